@@ -1,0 +1,36 @@
+"""Process configuration from the environment, with embedded defaults for a laptop."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    temporal_address: str = Field("localhost:7233", validation_alias=_env("TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field("default", validation_alias=_env("TEMPORAL_NAMESPACE"))
+    temporal_api_key: str | None = Field(None, validation_alias=_env("TEMPORAL_API_KEY"))
+    temporal_tls: bool = Field(False, validation_alias=_env("TEMPORAL_TLS"))
+    task_queue: str = Field("nudgeflow", validation_alias=_env("NUDGEFLOW_TASK_QUEUE"))
+    data_dir: Path = Field(Path(".data"), validation_alias=_env("NUDGEFLOW_DATA_DIR"))
+    database_url: str = Field(
+        "sqlite+aiosqlite:///.data/nudgeflow.db", validation_alias=_env("DATABASE_URL")
+    )
+    demo_api_key: str = Field("demo-key", validation_alias=_env("NUDGEFLOW_DEMO_API_KEY"))
+    api_host: str = Field("127.0.0.1", validation_alias=_env("NUDGEFLOW_API_HOST"))
+    api_port: int = Field(8000, validation_alias=_env("NUDGEFLOW_API_PORT"))
+    temporal_ui_port: int = Field(8233, validation_alias=_env("NUDGEFLOW_TEMPORAL_UI_PORT"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

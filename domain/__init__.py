@@ -1,0 +1,1 @@
+"""Pure domain logic: event models, planning, quiet hours, routing. No I/O, no Temporal."""

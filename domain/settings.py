@@ -1,0 +1,99 @@
+"""A tenant's settings: reminder offsets, quiet hours, SLAs, staff recipients, channel costs."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from domain.contacts import Channel, Contact, check_locale, check_timezone
+
+
+class DailyWindow(BaseModel):
+    """A span of local wall-clock time; `start > end` wraps past midnight (21:00-09:00)."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> DailyWindow:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+
+def _hours(n: float) -> timedelta:
+    return timedelta(hours=n)
+
+
+DEFAULT_CHANNEL_COSTS: dict[Channel, float] = {
+    Channel.OUTBOX: 0.0,
+    Channel.PUSH: 0.0,
+    Channel.WEBPUSH: 0.0,
+    Channel.TELEGRAM: 0.0,
+    Channel.EMAIL: 0.001,
+    Channel.WEBHOOK: 0.0,
+    Channel.WHATSAPP: 0.03,
+    Channel.SMS: 0.05,
+}
+
+
+class TenantSettings(BaseModel):
+    """Every delay, offset and SLA of the lifecycles; a workflow keeps the copy it started with."""
+
+    timezone: str = "UTC"
+    default_locale: str = "en"
+    reminder_offsets: list[timedelta] = Field(default_factory=lambda: [_hours(24), _hours(2)])
+    quiet_hours: DailyWindow | None = Field(
+        default_factory=lambda: DailyWindow(start=time(21, 0), end=time(9, 0))
+    )
+    business_hours: DailyWindow = Field(
+        default_factory=lambda: DailyWindow(start=time(9, 0), end=time(20, 0))
+    )
+    # A booking made outside business hours for an appointment starting within this long after
+    # the next opening is flagged to staff at once: nobody would see it in time otherwise.
+    early_booking_window: timedelta = Field(default_factory=lambda: _hours(3))
+    confirmation_sla: timedelta = Field(default_factory=lambda: timedelta(minutes=30))
+    feedback_delay: timedelta = Field(default_factory=lambda: _hours(2))
+    feedback_followup_delay: timedelta = Field(default_factory=lambda: _hours(24))
+    feedback_window: timedelta = Field(default_factory=lambda: timedelta(days=7))
+    low_rating_threshold: int = Field(default=3, ge=1, le=5)
+    # How late a planned message may still go out (worker down, provider outage).
+    max_lateness: timedelta = Field(default_factory=lambda: _hours(1))
+    staff_recipients: list[Contact] = Field(default_factory=list)
+    channel_costs: dict[Channel, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
+    # Provider credentials by reference: names of environment variables, never the secrets.
+    provider_credentials: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return check_locale(value)
+
+    @field_validator("reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: list[timedelta]) -> list[timedelta]:
+        if any(offset <= timedelta(0) for offset in value):
+            raise ValueError("reminder offsets must be positive durations before the appointment")
+        if len(set(value)) != len(value):
+            raise ValueError("reminder offsets must be distinct")
+        return sorted(value, reverse=True)
+
+    @field_validator(
+        "early_booking_window",
+        "confirmation_sla",
+        "feedback_delay",
+        "feedback_followup_delay",
+        "feedback_window",
+        "max_lateness",
+    )
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
