@@ -1,0 +1,51 @@
+# Set up, run and check nudgeflow. `make run` and `make test` are all a fresh machine needs.
+
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv install catalogs run test lint fmt bench clean
+
+venv install: catalogs
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Reinstall only when the dependencies change, so a repeated `make test` starts at once.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+# The .mo files are build output (ignored by git): compile them from whatever .po files exist.
+catalogs: $(STAMP)
+	@if [ -n "$$(find i18n/locales -name 'messages.po' 2>/dev/null)" ]; then \
+		$(BIN)/pybabel -q compile -d i18n/locales -D messages; \
+	fi
+
+run: install
+	$(BIN)/python cli.py run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: lint
+	@$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
+	exit $$status
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	@if [ -f bench/__main__.py ]; then \
+		$(BIN)/python -m bench; \
+	else \
+		echo "benchmarks are not written yet (bench/__main__.py is missing)" >&2; exit 1; \
+	fi
+
+clean:
+	rm -rf .data

@@ -1,0 +1,179 @@
+"""The send activity: record under the idempotency key, render, route, deliver, record again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.models import LoadSettingsInput, SendMessageInput, SendMessageResult
+from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
+from domain.calendar import build_ics
+from domain.contacts import Channel, Contact
+from domain.deliveries import FINAL_STATUSES, Attachment, Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from domain.events import Appointment
+from domain.planning import PlannedMessage
+from domain.routing import category_of, channel_order
+from domain.settings import TenantSettings
+from i18n import TemplateNotFound, TemplateRenderer, TemplateRenderError
+from store import Store
+
+
+def _result(row: Delivery) -> SendMessageResult:
+    return SendMessageResult(
+        delivery_id=row.id, status=row.status.value, channel=row.channel, provider=row.provider, reason=row.reason
+    )
+
+
+def appointment_context(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "id": appointment.appointment_id,
+        "starts_at": appointment.starts_at,
+        "ends_at": appointment.starts_at + timedelta(minutes=appointment.duration_minutes),
+        "duration_minutes": appointment.duration_minutes,
+        "service": appointment.service.model_dump(),
+        "doctor": appointment.doctor.model_dump(),
+        "location": appointment.location.model_dump(),
+    }
+
+
+def render_context(input: SendMessageInput, recipient: Contact, now: datetime) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "recipient": {"name": recipient.name, "locale": recipient.locale, "timezone": recipient.timezone},
+        "now": now,
+        **input.message.facts.model_dump(),
+    }
+    if input.appointment is not None:
+        context["appointment"] = appointment_context(input.appointment)
+        context["patient"] = {"name": input.appointment.patient.name}
+    return context
+
+
+def invite_attachment(message: PlannedMessage) -> list[Attachment]:
+    invite = message.invite
+    if invite is None:
+        return []
+    ics = build_ics(**invite.model_dump())
+    method = "CANCEL" if invite.cancelled else "REQUEST"
+    return [Attachment(filename="appointment.ics", content_type=f"text/calendar; method={method}", content=ics)]
+
+
+class NudgeActivities:
+    """Activities that need the store, the renderer and the channel adapters."""
+
+    def __init__(
+        self,
+        store: Store,
+        renderer: TemplateRenderer,
+        adapters: Mapping[Channel, ChannelAdapter] | None = None,
+    ) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.adapters = dict(adapters or {})
+        self.outbox = OutboxAdapter()
+
+    @activity.defn(name="load_settings")
+    async def load_settings(self, input: LoadSettingsInput) -> TenantSettings:
+        return await self.store.get_settings(input.tenant)
+
+    @activity.defn(name="send_message")
+    async def send_message(self, input: SendMessageInput) -> SendMessageResult:
+        message = input.message
+        draft = DeliveryDraft(
+            tenant=input.tenant,
+            idempotency_key=f"{input.workflow_id}/{message.step}",
+            subject=input.subject,
+            workflow_id=input.workflow_id,
+            step=message.step,
+            contact_id=message.recipient.id,
+            template=message.template,
+            scheduled_for=message.send_at,
+        )
+        row, _ = await self.store.begin_delivery(draft)
+        if row.status in FINAL_STATUSES:
+            # A retried activity or a replayed step: it already went (or was skipped) once.
+            return _result(row)
+        now = datetime.now(UTC)
+        moment = max(now, activity.info().current_attempt_scheduled_time)
+        if message.skip_reason:
+            return await self._finish(row, DeliveryStatus.SKIPPED, reason=message.skip_reason)
+        if message.expires_at is not None and moment > message.expires_at:
+            reason = f"expired: its moment passed at {message.expires_at.isoformat()}"
+            return await self._finish(row, DeliveryStatus.SKIPPED, reason=reason)
+        recipient = message.recipient
+        if message.audience != "staff":
+            recipient = await self.store.get_contact(input.tenant, recipient.id) or recipient
+        order = channel_order(recipient, input.channel_costs, message.template)
+        if not order:
+            if category_of(message.template) in recipient.opted_out:
+                return await self._finish(row, DeliveryStatus.SKIPPED, reason="recipient opted out of this category")
+            order = [Channel.OUTBOX]
+        return await self._deliver(row, input, recipient, order, moment)
+
+    async def _deliver(
+        self, row: Delivery, input: SendMessageInput, recipient: Contact, order: list[Channel], now: datetime
+    ) -> SendMessageResult:
+        message = input.message
+        context = render_context(input, recipient, now)
+        attachments = invite_attachment(message)
+        last_reason = "no channel reached the recipient"
+        for channel in order:
+            try:
+                rendered = self.renderer.render(
+                    message.template,
+                    locale=recipient.locale,
+                    channel=channel.value,
+                    context=context,
+                    timezone=recipient.timezone,
+                    default_locale=input.default_locale,
+                )
+            except (TemplateRenderError, TemplateNotFound) as exc:
+                # Never half a message: the patient gets nothing, staff see why.
+                return await self._finish(row, DeliveryStatus.FAILED, channel=channel.value, reason=f"template: {exc}")
+            adapter = self.adapters.get(channel, self.outbox)
+            outgoing = OutgoingMessage(
+                idempotency_key=row.idempotency_key,
+                channel=channel,
+                recipient=recipient,
+                subject=rendered.subject,
+                title=rendered.title,
+                body=rendered.body,
+                html=rendered.html,
+                buttons=rendered.buttons,
+                attachments=attachments,
+            )
+            try:
+                receipt = await adapter.send(outgoing)
+            except RecipientUnreachable as exc:
+                last_reason = f"{channel.value}: {exc}"
+                await self.store.finish_delivery(
+                    row.id,
+                    DeliveryOutcome(status=DeliveryStatus.FAILED, channel=channel.value, provider=adapter.provider,
+                                    reason=last_reason),
+                )
+                continue
+            except ProviderUnavailable as exc:
+                raise ApplicationError(
+                    f"{channel.value} unavailable: {exc}", type="ProviderUnavailable", next_retry_delay=exc.retry_after
+                ) from exc
+            activity.logger.info("sent %s via %s/%s", row.idempotency_key, channel.value, receipt.provider)
+            return await self._finish(
+                row,
+                DeliveryStatus.SENT,
+                channel=channel.value,
+                provider=receipt.provider,
+                locale=rendered.locale,
+                body=rendered.body if rendered.subject is None else f"{rendered.subject}\n\n{rendered.body}",
+                attachments=attachments,
+                provider_message_id=receipt.provider_message_id,
+                cost=receipt.cost,
+                sent_at=datetime.now(UTC),
+            )
+        return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
+
+    async def _finish(self, row: Delivery, status: DeliveryStatus, **fields: Any) -> SendMessageResult:
+        outcome = DeliveryOutcome(status=status, **fields)
+        return _result(await self.store.finish_delivery(row.id, outcome))

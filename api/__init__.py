@@ -1,0 +1,1 @@
+"""The HTTP API: CloudEvents in, delivery log, timelines, contacts and settings out."""

@@ -1,0 +1,56 @@
+"""The delivery log, contacts and tenant settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from api.auth import StoreDep, Tenant
+from api.problems import Problem
+from domain.contacts import Contact
+from domain.deliveries import DeliveryStatus
+from domain.settings import TenantSettings
+
+router = APIRouter()
+
+
+@router.get("/v1/deliveries")
+async def deliveries(
+    tenant: Tenant,
+    store: StoreDep,
+    subject: str | None = None,
+    contact_id: str | None = None,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    rows = await store.list_deliveries(
+        tenant, subject=subject, contact_id=contact_id, status=status.value if status else None, limit=limit
+    )
+    return {"deliveries": [row.public() for row in rows]}
+
+
+@router.get("/v1/contacts/{contact_id}")
+async def get_contact(contact_id: str, tenant: Tenant, store: StoreDep) -> Contact:
+    contact = await store.get_contact(tenant, contact_id)
+    if contact is None:
+        raise Problem(404, "Not found", f"no contact {contact_id!r}")
+    return contact
+
+
+@router.put("/v1/contacts/{contact_id}")
+async def put_contact(contact_id: str, contact: Annotated[Contact, Body()], tenant: Tenant, store: StoreDep) -> Contact:
+    if contact.id != contact_id:
+        raise Problem(422, "Invalid contact", "the body's id must match the path")
+    await store.upsert_contact(tenant, contact)
+    return contact
+
+
+@router.get("/v1/settings")
+async def get_settings(tenant: Tenant, store: StoreDep) -> TenantSettings:
+    return await store.get_settings(tenant)
+
+
+@router.put("/v1/settings")
+async def put_settings(settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep) -> TenantSettings:
+    return await store.put_settings(tenant, settings)

@@ -1,0 +1,49 @@
+"""`GET /v1/timeline/{kind}/{id}`: a lifecycle's state, what was sent, and what is planned next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import StoreDep, Tenant
+from api.problems import Problem
+from workflows.appointment import AppointmentWorkflow
+from workflows.routes import workflow_for
+
+router = APIRouter()
+
+
+@router.get("/v1/timeline/{kind}/{aggregate_id}")
+async def timeline(kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep) -> dict[str, Any]:
+    wf_id = workflow_for(kind, tenant, aggregate_id)
+    if wf_id is None:
+        raise Problem(404, "Not found", f"unknown lifecycle kind {kind!r}")
+    client: Client = request.app.state.temporal
+    try:
+        state = await client.get_workflow_handle(wf_id).query(AppointmentWorkflow.state)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Problem(404, "Not found", f"no {kind} {aggregate_id!r}") from exc
+        raise Problem(503, "Engine unavailable", "the workflow engine did not answer; retry later") from exc
+    sent = await store.list_deliveries(tenant, workflow_id=wf_id, limit=1000)
+    view = state.view
+    return {
+        "kind": kind,
+        "id": aggregate_id,
+        "workflow_id": wf_id,
+        "status": state.status,
+        "closed": state.closed,
+        "starts_at": view.starts_at.isoformat() if view and view.starts_at else None,
+        "state": view.model_dump(mode="json", exclude={"details"}) if view else None,
+        "deliveries": [row.public() for row in reversed(sent)],
+        "planned": [
+            {
+                "step": m.step, "template": m.template, "audience": m.audience,
+                "send_at": m.send_at.isoformat(), "skip_reason": m.skip_reason,
+            }
+            for m in sorted(state.planned, key=lambda m: m.send_at)
+        ],
+    }

@@ -1,0 +1,61 @@
+"""The channel interface and what can go wrong with a send.
+
+    SendError
+    ├── RecipientUnreachable   permanent: blocked bot, dead token, unsubscribed number
+    ├── ProviderUnavailable    transient: 5xx, timeout, 429 (with retry_after)
+    └── MessageExpired         its moment has passed; never sent late
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from domain.contacts import Channel, Contact
+from domain.deliveries import Attachment
+
+
+class SendError(Exception):
+    """A send that did not deliver."""
+
+
+class RecipientUnreachable(SendError):
+    """The provider says this address cannot be reached; try the next channel."""
+
+
+class ProviderUnavailable(SendError):
+    """The provider failed for now; retry after `retry_after` when it says so."""
+
+    def __init__(self, message: str, retry_after: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MessageExpired(SendError):
+    """The message's moment has passed."""
+
+
+class OutgoingMessage(BaseModel):
+    idempotency_key: str
+    channel: Channel
+    recipient: Contact
+    subject: str | None = None
+    title: str | None = None
+    body: str
+    html: str | None = None
+    buttons: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class SendReceipt(BaseModel):
+    provider: str
+    provider_message_id: str
+    cost: float = 0.0
+
+
+class ChannelAdapter(Protocol):
+    provider: str
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt: ...

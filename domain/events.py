@@ -1,0 +1,204 @@
+"""The backend's interface: CloudEvent envelopes and the data of every event type in the catalogue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from domain.contacts import Contact, check_timezone
+
+Id = str
+
+
+class _Data(BaseModel):
+    # Unknown extra fields are kept: backends send more than we need and later versions may use it.
+    model_config = ConfigDict(extra="allow")
+
+
+class Service(_Data):
+    code: str
+    name: str
+
+
+class Doctor(_Data):
+    id: Id
+    name: str
+
+
+class Location(_Data):
+    id: Id
+    name: str
+    address: str = ""
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class Appointment(_Data):
+    appointment_id: Id = Field(min_length=1)
+    patient: Contact
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    service: Service
+    doctor: Doctor
+    location: Location
+
+
+class AppointmentRejected(_Data):
+    appointment_id: Id = Field(min_length=1)
+    reason: str = ""
+
+
+class AppointmentRescheduled(_Data):
+    appointment_id: Id = Field(min_length=1)
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+
+
+class AppointmentCancelled(_Data):
+    appointment_id: Id = Field(min_length=1)
+    cancelled_by: Literal["patient", "clinic"]
+    reason: str = ""
+
+
+class AppointmentRef(_Data):
+    """`appointment.completed`, `appointment.no_show`, `attendance.confirmed`, `attendance.declined`."""
+
+    appointment_id: Id = Field(min_length=1)
+
+
+class FeedbackSubmitted(_Data):
+    subject_id: Id = Field(min_length=1)
+    rating: int = Field(ge=1, le=5)
+    comment: str = ""
+    # Which lifecycle the feedback is about; appointments unless a lesson says so.
+    subject_kind: Literal["appointment", "lesson"] = "appointment"
+
+
+class Teacher(_Data):
+    id: Id
+    name: str
+
+
+class Lesson(_Data):
+    lesson_id: Id = Field(min_length=1)
+    student: Contact
+    guardian: Contact | None = None
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    teacher: Teacher
+    trial: bool = False
+    join_url: str = ""
+
+
+class LessonChange(_Data):
+    """`lesson.rescheduled` / `lesson.cancelled` / `lesson.completed`: the id and what changed."""
+
+    lesson_id: Id = Field(min_length=1)
+    starts_at: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
+    trial: bool | None = None
+    reason: str = ""
+
+
+class Invoice(_Data):
+    invoice_id: Id = Field(min_length=1)
+    contact: Contact
+    amount: float = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    due_at: AwareDatetime
+    pay_url: str
+
+
+class Balance(_Data):
+    account_id: Id = Field(min_length=1)
+    contact: Contact
+    lessons_left: int = Field(ge=0)
+    pay_url: str
+
+
+class ChatMessage(_Data):
+    conversation_id: Id = Field(min_length=1)
+    message_id: Id = Field(min_length=1)
+    contact: Contact
+    sender_name: str = ""
+    preview: str = ""
+
+
+class ContactUpdated(_Data):
+    contact: Contact
+
+
+EVENT_DATA: dict[str, type[_Data]] = {
+    "appointment.requested": Appointment,
+    "appointment.confirmed": Appointment,
+    "appointment.rejected": AppointmentRejected,
+    "appointment.rescheduled": AppointmentRescheduled,
+    "appointment.cancelled": AppointmentCancelled,
+    "appointment.completed": AppointmentRef,
+    "appointment.no_show": AppointmentRef,
+    "attendance.confirmed": AppointmentRef,
+    "attendance.declined": AppointmentRef,
+    "feedback.submitted": FeedbackSubmitted,
+    "lesson.scheduled": Lesson,
+    "lesson.rescheduled": LessonChange,
+    "lesson.cancelled": LessonChange,
+    "lesson.completed": LessonChange,
+    "invoice.issued": Invoice,
+    "invoice.paid": Invoice,
+    "balance.low": Balance,
+    "balance.topped_up": Balance,
+    "chat.message_sent": ChatMessage,
+    "chat.message_read": ChatMessage,
+    "contact.updated": ContactUpdated,
+}
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 envelope with our `tenant` and `sequence` extensions."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: AwareDatetime | None = None
+    datacontenttype: str | None = None
+    tenant: str | None = None
+    sequence: int | None = Field(default=None, ge=0)
+    data: dict[str, Any]
+
+    @field_validator("sequence", mode="before")
+    @classmethod
+    def _sequence(cls, value: object) -> object:
+        # Official SDKs send extension values as strings: "7".
+        if isinstance(value, str):
+            if not value.isdigit():
+                raise ValueError("sequence must be an integer or a string of digits")
+            return int(value)
+        if isinstance(value, bool):
+            raise ValueError("sequence must be an integer")
+        return value
+
+
+class DomainEvent(BaseModel):
+    """A validated event as a workflow receives it: the envelope's identity plus its flat data."""
+
+    id: str
+    source: str
+    type: str
+    tenant: str
+    sequence: int | None = None
+    time: datetime | None = None
+    received_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def parsed(self) -> _Data:
+        return EVENT_DATA[self.type].model_validate(self.data)

@@ -1,0 +1,211 @@
+"""Renders a template key for one recipient: locale fallback, channel variant, sandboxed Jinja, Babel."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template
+from pydantic import BaseModel, Field
+
+from domain.contacts import check_timezone
+from i18n.filters import LOCALE_VAR, TZ_VAR
+from i18n.locales import language_of, locale_chain, normalize_tag
+from i18n.sandbox import describe, error_line, make_environment
+
+TEMPLATES_ROOT = Path(__file__).resolve().parent.parent / "message_templates"
+DEFAULT_VARIANT = "default"
+TEXT_FIELDS = ("subject", "title", "body", "html")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_LEFTOVERS = ("{{", "}}", "{%", "%}")
+# Characters Babel puts in times and numbers ("10:00\u202fAM", "1\xa0500") that would push an
+# otherwise GSM-7 SMS into UCS-2 and halve its length.
+_SMS_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
+
+
+class RenderedMessage(BaseModel):
+    template: str
+    locale: str  # the template file's locale after fallback
+    variant: str  # the channel table used: "sms", or "default" when the channel has none
+    subject: str | None = None
+    title: str | None = None
+    body: str
+    html: str | None = None
+    buttons: list[str] = Field(default_factory=list)
+
+
+class TemplateNotFound(LookupError):
+    """No file along the locale chain has a variant for the channel or a `[default]` one."""
+
+
+class TemplateRenderError(Exception):
+    """The template exists but cannot produce a whole message; `str()` is one line for staff."""
+
+    def __init__(
+        self, message: str, *, template: str, locale: str, variant: str, line: int | None = None
+    ) -> None:
+        where = f"{template}/{locale}.toml [{variant}]" + (f" line {line}" if line else "")
+        super().__init__(f"{where}: {message}")
+        self.template = template
+        self.locale = locale
+        self.variant = variant
+        self.line = line
+
+
+@dataclass
+class _File:
+    stamp: tuple[int, int]  # (mtime_ns, size): an edit on disk makes a new stamp
+    tables: dict[str, Any]
+    compiled: dict[tuple[str, str], Template] = field(default_factory=dict)
+
+
+class TemplateRenderer:
+    """Renders `message_templates/<key>/<locale>.toml`; each field compiles once per file version."""
+
+    def __init__(self, root: Path = TEMPLATES_ROOT) -> None:
+        self.root = root
+        self.compile_count = 0
+        self._text_env = make_environment(autoescape=False)
+        self._html_env = make_environment(autoescape=True)
+        self._files: dict[Path, _File] = {}
+
+    def available(self) -> dict[str, list[str]]:
+        """Template key -> the locales that have a file for it."""
+        found: dict[str, list[str]] = {}
+        for path in sorted(self.root.glob("*/*.toml")):
+            found.setdefault(path.parent.name, []).append(path.stem)
+        return found
+
+    def render(
+        self,
+        key: str,
+        *,
+        locale: str,
+        channel: str,
+        context: Mapping[str, Any],
+        timezone: str,
+        default_locale: str = "en",
+    ) -> RenderedMessage:
+        if not _KEY.match(key):
+            raise TemplateNotFound(f"not a template key: {key!r}")
+        check_timezone(timezone)
+        used, variant, loaded = self._find(key, locale_chain(locale, default_locale), str(channel))
+        table = loaded.tables[variant]
+        # Dates follow the recipient's own locale (en-US: 12-hour) when the text is in their language.
+        fmt_locale = normalize_tag(locale) if language_of(locale) == language_of(used) else used
+        values = {**context, LOCALE_VAR: fmt_locale, TZ_VAR: timezone}
+        out: dict[str, str] = {}
+        for name in TEXT_FIELDS:
+            if name in table:
+                out[name] = self._render_field(key, used, loaded, variant, name, table[name], values)
+        buttons = [
+            self._render_field(key, used, loaded, variant, f"buttons[{i}]", text, values)
+            for i, text in enumerate(table.get("buttons", []))
+        ]
+        if str(channel) == "sms":
+            out = {name: text.translate(_SMS_SPACES) for name, text in out.items()}
+        for name in ("subject", "title"):
+            if name in out:
+                out[name] = " ".join(out[name].split())  # one line: no header injection
+        return RenderedMessage(
+            template=key,
+            locale=used,
+            variant=variant,
+            subject=out.get("subject"),
+            title=out.get("title"),
+            body=out["body"],
+            html=out.get("html"),
+            buttons=buttons,
+        )
+
+    def _find(self, key: str, chain: list[str], channel: str) -> tuple[str, str, _File]:
+        for candidate in chain:
+            path = self.root / key / f"{candidate}.toml"
+            if not path.is_file():
+                continue
+            loaded = self._load(key, candidate, path)
+            for variant in (channel, DEFAULT_VARIANT):
+                if variant in loaded.tables:
+                    return candidate, variant, loaded
+        raise TemplateNotFound(f"no template {key!r} for channel {channel!r} in any of {chain}")
+
+    def _load(self, key: str, locale: str, path: Path) -> _File:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._files.get(path)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        try:
+            tables = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            line = re.search(r"line (\d+)", str(exc))
+            raise TemplateRenderError(
+                f"not valid TOML: {exc}",
+                template=key,
+                locale=locale,
+                variant="-",
+                line=int(line.group(1)) if line else None,
+            ) from None
+        for variant, table in tables.items():
+            problem = _table_problem(table)
+            if problem:
+                raise TemplateRenderError(problem, template=key, locale=locale, variant=variant)
+        loaded = _File(stamp=stamp, tables=tables)
+        self._files[path] = loaded
+        return loaded
+
+    def _render_field(
+        self,
+        key: str,
+        locale: str,
+        loaded: _File,
+        variant: str,
+        name: str,
+        source: str,
+        values: Mapping[str, Any],
+    ) -> str:
+        filename = f"<{key}/{locale}.toml [{variant}] {name}>"
+        try:
+            template = loaded.compiled.get((variant, name))
+            if template is None:
+                env = self._html_env if name == "html" else self._text_env
+                code = env.compile(source, name=filename, filename=filename)
+                template = env.template_class.from_code(env, code, env.make_globals(None))
+                loaded.compiled[(variant, name)] = template
+                self.compile_count += 1
+            text = template.render(values).strip()
+        except Exception as exc:
+            raise TemplateRenderError(
+                f"{name}: {describe(exc)}",
+                template=key,
+                locale=locale,
+                variant=variant,
+                line=error_line(exc, filename),
+            ) from exc
+        leftover = next((mark for mark in _LEFTOVERS if mark in text), None)
+        if leftover:
+            raise TemplateRenderError(
+                f"{name}: output still contains {leftover!r}", template=key, locale=locale, variant=variant
+            )
+        return text
+
+
+def _table_problem(table: Any) -> str | None:
+    """Why a channel table is unusable, or None: a string `body`, string fields, a list of buttons."""
+    if not isinstance(table, dict):
+        return "a variant must be a table such as [default] or [sms]"
+    unknown = set(table) - {*TEXT_FIELDS, "buttons"}
+    if unknown:
+        return f"unknown fields {sorted(unknown)}; allowed: {[*TEXT_FIELDS, 'buttons']}"
+    if not isinstance(table.get("body"), str):
+        return "every variant needs a string `body`"
+    if any(not isinstance(table[name], str) for name in TEXT_FIELDS if name in table):
+        return "subject, title, body and html must be strings"
+    buttons = table.get("buttons", [])
+    if not isinstance(buttons, list) or any(not isinstance(b, str) for b in buttons):
+        return "buttons must be a list of strings"
+    return None

@@ -1,0 +1,105 @@
+"""The delivery log: one row per message under its idempotency key, plus every attempt."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from store.errors import UnknownDelivery
+from store.records import DeliveryAttempt, to_attempt, to_delivery
+from store.tables import DeliveryAttemptRow, DeliveryRow, insert_for, utcnow
+
+
+async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[Delivery, bool]:
+    now = utcnow()
+    insert = insert_for(session, DeliveryRow).values(
+        **draft.model_dump(),
+        status=DeliveryStatus.PLANNED.value,
+        attachments=[],
+        created_at=now,
+        updated_at=now,
+    )
+    # The unique key decides between racing callers: the loser's insert does nothing and it
+    # reads the winner's row, so a retried activity never sends the same message twice.
+    inserted = await session.execute(
+        insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(DeliveryRow.id)
+    )
+    created = inserted.scalar_one_or_none() is not None
+    row = (
+        await session.execute(select(DeliveryRow).where(DeliveryRow.idempotency_key == draft.idempotency_key))
+    ).scalar_one()
+    return to_delivery(row), created
+
+
+async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
+    row = (
+        await session.execute(select(DeliveryRow).where(DeliveryRow.id == delivery_id).with_for_update())
+    ).scalar_one_or_none()
+    if row is None:
+        raise UnknownDelivery(delivery_id)
+    fields = outcome.model_dump(mode="json", exclude={"sent_at"})
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.sent_at = outcome.sent_at
+    row.updated_at = utcnow()
+    # Writing the delivery first takes its lock (row lock on PostgreSQL, the write lock on
+    # SQLite), so concurrent outcomes for one delivery count their attempts one after another.
+    await session.flush()
+    previous = await session.scalar(
+        select(func.count())
+        .select_from(DeliveryAttemptRow)
+        .where(DeliveryAttemptRow.delivery_id == delivery_id)
+    )
+    session.add(
+        DeliveryAttemptRow(
+            delivery_id=delivery_id,
+            attempt=(previous or 0) + 1,
+            channel=outcome.channel,
+            provider=outcome.provider,
+            status=outcome.status.value,
+            reason=outcome.reason,
+            provider_message_id=outcome.provider_message_id,
+            cost=outcome.cost,
+            at=row.updated_at,
+        )
+    )
+    await session.flush()
+    return to_delivery(row)
+
+
+async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
+    row = await session.get(DeliveryRow, delivery_id)
+    return None if row is None else to_delivery(row)
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    subject: str | None = None,
+    contact_id: str | None = None,
+    status: str | None = None,
+    workflow_id: str | None = None,
+    limit: int = 100,
+) -> list[Delivery]:
+    query = select(DeliveryRow).where(DeliveryRow.tenant == tenant)
+    if subject is not None:
+        query = query.where(DeliveryRow.subject == subject)
+    if contact_id is not None:
+        query = query.where(DeliveryRow.contact_id == contact_id)
+    if status is not None:
+        query = query.where(DeliveryRow.status == status)
+    if workflow_id is not None:
+        query = query.where(DeliveryRow.workflow_id == workflow_id)
+    query = query.order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc()).limit(limit)
+    return [to_delivery(row) for row in (await session.execute(query)).scalars()]
+
+
+async def list_attempts(session: AsyncSession, delivery_id: int) -> list[DeliveryAttempt]:
+    query = (
+        select(DeliveryAttemptRow)
+        .where(DeliveryAttemptRow.delivery_id == delivery_id)
+        .order_by(DeliveryAttemptRow.attempt)
+    )
+    return [to_attempt(row) for row in (await session.execute(query)).scalars()]

@@ -1,0 +1,94 @@
+"""Turn the one DATABASE_URL into async and sync engines for SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_SQLITE = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+_POSTGRES = {"postgres", "postgresql", "postgresql+psycopg"}
+
+# The API and the worker write the same SQLite file: WAL lets readers run beside the writer,
+# and the busy timeout makes a second writer wait for the lock instead of failing at once.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON")
+
+
+def _parse(url: str) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername not in _SQLITE | _POSTGRES:
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.drivername!r}: "
+            "use sqlite:///path, sqlite+aiosqlite:///path, postgresql://… or postgresql+psycopg://…"
+        )
+    return parsed
+
+
+def _with_driver(url: str, sqlite_driver: str) -> str:
+    parsed = _parse(url)
+    driver = sqlite_driver if parsed.drivername in _SQLITE else "postgresql+psycopg"
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The URL for the async engine: aiosqlite for SQLite, psycopg 3 for PostgreSQL."""
+    return _with_driver(url, "sqlite+aiosqlite")
+
+
+def sync_url(url: str) -> str:
+    """The URL for a sync engine (migrations): the stdlib sqlite3 driver or psycopg 3."""
+    return _with_driver(url, "sqlite")
+
+
+def is_sqlite(url: str) -> bool:
+    return _parse(url).drivername in _SQLITE
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = _parse(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def make_async_engine(url: str) -> AsyncEngine:
+    if is_sqlite(url):
+        _prepare_sqlite_file(url)
+        engine = create_async_engine(async_url(url))
+        event.listen(engine.sync_engine, "connect", _set_pragmas)
+        return engine
+    return create_async_engine(async_url(url), pool_pre_ping=True)
+
+
+def _take_over_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sync_engine(url: str) -> Engine:
+    """A sync engine for migrations: on SQLite every transaction, DDL included, is real.
+
+    The stdlib driver neither wraps DDL in a transaction nor takes the write lock up front, so
+    two processes migrating one file at start-up could both create the same table. BEGIN
+    IMMEDIATE makes the second wait for the first and then find the schema at head.
+    """
+    if is_sqlite(url):
+        _prepare_sqlite_file(url)
+        engine = create_engine(sync_url(url))
+        event.listen(engine, "connect", _set_pragmas)
+        event.listen(engine, "connect", _take_over_transactions)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(sync_url(url), pool_pre_ping=True)

@@ -1,0 +1,74 @@
+"""Inbound CloudEvents, remembered by (tenant, source, id) so a redelivered event is seen once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.records import EventStatus, InboundEventKey
+from store.tables import InboundEventRow, insert_for, utcnow
+
+EventKey = tuple[str, str]
+SETTLED = frozenset({EventStatus.ROUTED, EventStatus.IGNORED})
+
+
+def _matching(tenant: str, keys: Sequence[EventKey]) -> list[ColumnElement[bool]]:
+    return [
+        InboundEventRow.tenant == tenant,
+        tuple_(InboundEventRow.source, InboundEventRow.event_id).in_(list(keys)),
+    ]
+
+
+async def claim_events(
+    session: AsyncSession, tenant: str, events: Sequence[InboundEventKey]
+) -> dict[EventKey, str]:
+    unique = {(event.source, event.event_id): event for event in events}
+    if not unique:
+        return {}
+    now = utcnow()
+    rows = [
+        {**event.model_dump(), "tenant": tenant, "status": EventStatus.RECEIVED.value, "received_at": now}
+        for event in unique.values()
+    ]
+    # Insert first and let the unique constraint decide: a concurrent claim of the same event
+    # either waits for ours or makes ours a no-op, so exactly one caller ever sees 'new'.
+    insert = insert_for(session, InboundEventRow).values(rows)
+    inserted = await session.execute(
+        insert.on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"]).returning(
+            InboundEventRow.source, InboundEventRow.event_id
+        )
+    )
+    statuses: dict[EventKey, str] = {(source, event_id): EventStatus.NEW for source, event_id in inserted}
+    seen = [key for key in unique if key not in statuses]
+    if seen:
+        found = await session.execute(
+            select(InboundEventRow.source, InboundEventRow.event_id, InboundEventRow.status).where(
+                *_matching(tenant, seen)
+            )
+        )
+        statuses.update({(source, event_id): EventStatus(status) for source, event_id, status in found})
+    # A row forgotten between our insert and select was a failed claim; the caller may retry it.
+    return {key: statuses.get(key, EventStatus.RECEIVED) for key in unique}
+
+
+async def mark_events(session: AsyncSession, tenant: str, keys: Sequence[EventKey], status: str) -> None:
+    settled = EventStatus(status)
+    if settled not in SETTLED:
+        raise ValueError(f"events can be marked routed or ignored, not {status!r}")
+    if keys:
+        await session.execute(
+            update(InboundEventRow)
+            .where(*_matching(tenant, keys))
+            .values(status=settled.value, routed_at=utcnow())
+        )
+
+
+async def forget_events(session: AsyncSession, tenant: str, keys: Sequence[EventKey]) -> None:
+    if keys:
+        await session.execute(
+            delete(InboundEventRow).where(
+                *_matching(tenant, keys), InboundEventRow.status == EventStatus.RECEIVED.value
+            )
+        )

@@ -1,0 +1,61 @@
+"""The store's own pydantic records, and the one place ORM rows become domain models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from domain.contacts import Contact
+from domain.deliveries import Delivery, DeliveryStatus
+from domain.settings import TenantSettings
+from store.tables import ContactRow, DeliveryAttemptRow, DeliveryRow, TenantSettingsRow
+
+
+class EventStatus(StrEnum):
+    NEW = "new"
+    RECEIVED = "received"
+    ROUTED = "routed"
+    IGNORED = "ignored"
+
+
+class InboundEventKey(BaseModel):
+    """A CloudEvent as far as deduplication cares: unique per tenant by (source, id)."""
+
+    source: str
+    event_id: str
+    type: str
+    subject: str | None = None
+    workflow_id: str | None = None
+
+
+class DeliveryAttempt(BaseModel):
+    """One try at sending a delivery, on one channel through one provider."""
+
+    id: int
+    delivery_id: int
+    attempt: int
+    channel: str | None = None
+    provider: str | None = None
+    status: DeliveryStatus
+    reason: str | None = None
+    provider_message_id: str | None = None
+    cost: float | None = None
+    at: datetime
+
+
+def to_delivery(row: DeliveryRow) -> Delivery:
+    return Delivery.model_validate(row, from_attributes=True)
+
+
+def to_attempt(row: DeliveryAttemptRow) -> DeliveryAttempt:
+    return DeliveryAttempt.model_validate(row, from_attributes=True)
+
+
+def to_settings(row: TenantSettingsRow | None) -> TenantSettings:
+    return TenantSettings() if row is None else TenantSettings.model_validate(row.data)
+
+
+def to_contact(row: ContactRow) -> Contact:
+    return Contact.model_validate(row.data)

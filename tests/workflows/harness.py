@@ -1,0 +1,90 @@
+"""A clinic on the time-skipping server: post events, let time pass, read the delivery log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio.testing import WorkflowEnvironment
+
+from domain.deliveries import Delivery
+from domain.events import EVENT_DATA, DomainEvent
+from store import Store
+from tests.factories import event
+from worker import build_worker
+from workflows.appointment import AppointmentWorkflow, workflow_id
+from workflows.inputs import AppointmentState
+from workflows.routes import route, signal_with_start
+
+
+class Clinic:
+    def __init__(self, env: WorkflowEnvironment, store: Store, task_queue: str) -> None:
+        self.env, self.store, self.task_queue = env, store, task_queue
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def post(self, type: str, data: dict[str, Any], *, sequence: int | None = None,
+                   event_id: str | None = None) -> DomainEvent:
+        domain_event = event(type, data, received_at=await self.now(), sequence=sequence, event_id=event_id)
+        target = route("demo", type, EVENT_DATA[type].model_validate(data))
+        assert target is not None
+        await signal_with_start(self.env.client, self.task_queue, target, [domain_event])
+        await self.settle(target.aggregate_id)
+        return domain_event
+
+    async def wait_until_local(self, at: time, tz: str = "Europe/Moscow") -> datetime:
+        """Skip the clock to the next `at` local time, so a test knows where quiet hours fall."""
+        now = await self.now()
+        local = now.astimezone(ZoneInfo(tz))
+        target = datetime.combine(local.date(), at, tzinfo=ZoneInfo(tz))
+        if target <= local:
+            target += timedelta(days=1)
+        await self.env.sleep(target - now)
+        return target
+
+    async def state(self, appointment_id: str) -> AppointmentState:
+        handle = self.env.client.get_workflow_handle(workflow_id("demo", appointment_id))
+        return await handle.query(AppointmentWorkflow.state)
+
+    async def settle(self, appointment_id: str, timeout: float = 20.0) -> AppointmentState:
+        """Wait (in real time, no skipping) until the workflow has applied every event and sent what is due."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            state = await self.state(appointment_id)
+            now = await self.now()
+            due = [m for m in state.planned if m.send_at <= now]
+            if state.status != "starting" and not due and state.events > 0:
+                handle = self.env.client.get_workflow_handle(workflow_id("demo", appointment_id))
+                desc = await handle.describe()
+                if not desc.raw_description.pending_activities:
+                    return state
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"workflow did not settle: {state}")
+            await asyncio.sleep(0.05)
+
+    async def advance(self, delta: timedelta, appointment_id: str) -> None:
+        await self.env.sleep(delta)
+        await self.settle(appointment_id)
+
+    async def advance_to(self, moment: datetime, appointment_id: str) -> None:
+        delta = moment - await self.now()
+        if delta > timedelta(0):
+            await self.advance(delta, appointment_id)
+
+    async def deliveries(self, appointment_id: str) -> list[Delivery]:
+        rows = await self.store.list_deliveries("demo", subject=f"appointment:{appointment_id}", limit=1000)
+        return sorted(rows, key=lambda row: (row.scheduled_for, row.id))
+
+    async def steps(self, appointment_id: str, status: str | None = None) -> list[str]:
+        return [row.step for row in await self.deliveries(appointment_id) if status in (None, row.status.value)]
+
+
+@asynccontextmanager
+async def running_clinic(env: WorkflowEnvironment, store: Store, task_queue: str) -> AsyncIterator[Clinic]:
+    async with build_worker(env.client, store, task_queue):
+        yield Clinic(env, store, task_queue)

@@ -1,0 +1,58 @@
+"""The Temporal worker: runs the lifecycle workflows and the activities that send."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.planning import plan_appointment_activity
+from activities.send import NudgeActivities
+from config import get_settings
+from i18n import TemplateRenderer
+from store import Store
+from workflows.appointment import AppointmentWorkflow
+from workflows.client import connect
+
+WORKFLOWS: Sequence[type] = (AppointmentWorkflow,)
+
+# Our pure modules are deterministic and import-light: load them once, not once per run.
+PASSTHROUGH = ("domain", "activities.models", "workflows.inputs", "babel", "phonenumbers")
+
+
+def build_worker(client: Client, store: Store, task_queue: str, renderer: TemplateRenderer | None = None) -> Worker:
+    activities = NudgeActivities(store, renderer or TemplateRenderer())
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[plan_appointment_activity, activities.load_settings, activities.send_message],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    store = Store(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, store, settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        logging.getLogger("nudgeflow.worker").info("worker polling %s", settings.task_queue)
+        await stop.wait()
+    await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
