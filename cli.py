@@ -133,13 +133,14 @@ async def _create_tenant(settings: Settings, tenant_id: str, name: str) -> str:
 
     db = Store(settings.database_url)
     try:
-        return str(await db.create_tenant(tenant_id, name))
+        return await db.create_tenant(tenant_id, name)
     finally:
         await db.close()
 
 
 def curl_example(api: str, key: str) -> str:
-    starts_at = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    # Noon in Moscow two days on: far enough ahead that both default reminders are still to come.
+    starts_at = f"{(datetime.now(UTC) + timedelta(days=2)).date()}T12:00:00+03:00"
     appointment = {
         "appointment_id": "a-1",
         "patient": {
@@ -149,7 +150,7 @@ def curl_example(api: str, key: str) -> str:
             "timezone": "Europe/Moscow",
             "phone": "+79990000000",
         },
-        "starts_at": starts_at.isoformat(),
+        "starts_at": starts_at,
         "duration_minutes": 30,
         "service": {"code": "checkup", "name": "Check-up"},
         "doctor": {"id": "d-1", "name": "Dr. Ivanova"},
@@ -172,12 +173,12 @@ def curl_example(api: str, key: str) -> str:
 
 def banner(settings: Settings, api: str, local_temporal: bool) -> str:
     key = settings.demo_api_key
-    temporal = settings.temporal_address  # an external cluster: its UI is wherever its operators put it
+    temporal = f"external cluster at {settings.temporal_address}"
     if local_temporal:
-        temporal = f"http://127.0.0.1:{settings.temporal_ui_port}"
+        temporal = f"UI at http://127.0.0.1:{settings.temporal_ui_port}"
     return (
         f"\nnudgeflow is running (Ctrl-C stops it)\n"
-        f"  API:          {api}\n  API docs:     {api}/docs\n  Temporal UI:  {temporal}\n"
+        f"  API:          {api}\n  API docs:     {api}/docs\n  Temporal:     {temporal}\n"
         f"  demo tenant:  demo, API key {key}\n"
         f"  try:  {curl_example(api, key)}\n"
         f"  then: curl -H 'Authorization: Bearer {key}' {api}/v1/deliveries\n"

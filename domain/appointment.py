@@ -272,7 +272,9 @@ def _plan_confirmed(p: _Planner) -> None:
     p.to_patient("confirmed", "appointment_confirmed", view.confirmed_at, deadline=starts_at,
                  expires_at=starts_at, invite=p.invite())
     version = view.schedule_version
-    if version and p.sent("confirmed"):
+    confirmed = p.done.get("confirmed")
+    # Only a patient who was told the old time needs to hear of the move.
+    if version and p.sent("confirmed") and confirmed is not None and confirmed.at < view.schedule_known_at:
         p.to_patient(f"rescheduled-v{version}", "appointment_rescheduled", view.schedule_known_at,
                      deadline=starts_at, expires_at=starts_at, invite=p.invite(),
                      facts=MessageFacts(previous_starts_at=view.previous_starts_at))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ _POSTGRES = {"postgres", "postgresql", "postgresql+psycopg"}
 
 # The API and the worker write the same SQLite file: WAL lets readers run beside the writer,
 # and the busy timeout makes a second writer wait for the lock instead of failing at once.
-SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON")
+SQLITE_PRAGMAS = ("PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON")
+WAL_SWITCH_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 def _parse(url: str) -> URL:
@@ -53,10 +56,26 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    # WAL sticks to the file, so this runs once per new file; but when two processes open a new
+    # file at once SQLite reports the loser as locked without waiting out the busy timeout.
+    for delay in (*WAL_SWITCH_RETRY_DELAYS, None):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if delay is None:
+                raise
+            time.sleep(delay)
+
+
 def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0] != "wal":
+        _switch_to_wal(cursor)
     cursor.close()
 
 

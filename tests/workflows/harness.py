@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from domain.deliveries import Delivery
@@ -24,6 +25,7 @@ from workflows.routes import route, signal_with_start
 class Clinic:
     def __init__(self, env: WorkflowEnvironment, store: Store, task_queue: str) -> None:
         self.env, self.store, self.task_queue = env, store, task_queue
+        self.started: set[str] = set()
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()
@@ -34,6 +36,7 @@ class Clinic:
         target = route("demo", type, EVENT_DATA[type].model_validate(data))
         assert target is not None
         await signal_with_start(self.env.client, self.task_queue, target, [domain_event])
+        self.started.add(target.workflow_id)
         await self.settle(target.aggregate_id)
         return domain_event
 
@@ -76,6 +79,14 @@ class Clinic:
         if delta > timedelta(0):
             await self.advance(delta, appointment_id)
 
+    async def stop_all(self) -> None:
+        """Terminate this test's workflows: the time-skipping clock is shared, and a workflow
+        whose worker is gone would hold it still for every later test."""
+        for wf_id in self.started:
+            handle = self.env.client.get_workflow_handle(wf_id)
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
+
     async def deliveries(self, appointment_id: str) -> list[Delivery]:
         rows = await self.store.list_deliveries("demo", subject=f"appointment:{appointment_id}", limit=1000)
         return sorted(rows, key=lambda row: (row.scheduled_for, row.id))
@@ -86,5 +97,9 @@ class Clinic:
 
 @asynccontextmanager
 async def running_clinic(env: WorkflowEnvironment, store: Store, task_queue: str) -> AsyncIterator[Clinic]:
+    clinic = Clinic(env, store, task_queue)
     async with build_worker(env.client, store, task_queue):
-        yield Clinic(env, store, task_queue)
+        try:
+            yield clinic
+        finally:
+            await clinic.stop_all()
