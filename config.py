@@ -22,9 +22,7 @@ class Settings(BaseSettings):
     temporal_tls: bool = Field(False, validation_alias=_env("TEMPORAL_TLS"))
     task_queue: str = Field("nudgeflow", validation_alias=_env("NUDGEFLOW_TASK_QUEUE"))
     data_dir: Path = Field(Path(".data"), validation_alias=_env("NUDGEFLOW_DATA_DIR"))
-    database_url: str = Field(
-        "sqlite+aiosqlite:///.data/nudgeflow.db", validation_alias=_env("DATABASE_URL")
-    )
+    database_url: str = Field("sqlite+aiosqlite:///.data/nudgeflow.db", validation_alias=_env("DATABASE_URL"))
     demo_api_key: str = Field("demo-key", validation_alias=_env("NUDGEFLOW_DEMO_API_KEY"))
     api_host: str = Field("127.0.0.1", validation_alias=_env("NUDGEFLOW_API_HOST"))
     api_port: int = Field(8000, validation_alias=_env("NUDGEFLOW_API_PORT"))

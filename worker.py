@@ -25,7 +25,9 @@ WORKFLOWS: Sequence[type] = (AppointmentWorkflow,)
 PASSTHROUGH = ("domain", "activities.models", "workflows.inputs", "babel", "phonenumbers")
 
 
-def build_worker(client: Client, store: Store, task_queue: str, renderer: TemplateRenderer | None = None) -> Worker:
+def build_worker(
+    client: Client, store: Store, task_queue: str, renderer: TemplateRenderer | None = None
+) -> Worker:
     activities = NudgeActivities(store, renderer or TemplateRenderer())
     return Worker(
         client,

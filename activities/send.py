@@ -13,7 +13,14 @@ from activities.models import LoadSettingsInput, SendMessageInput, SendMessageRe
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from domain.calendar import build_ics
 from domain.contacts import Channel, Contact
-from domain.deliveries import FINAL_STATUSES, Attachment, Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from domain.deliveries import (
+    FINAL_STATUSES,
+    Attachment,
+    Delivery,
+    DeliveryDraft,
+    DeliveryOutcome,
+    DeliveryStatus,
+)
 from domain.events import Appointment
 from domain.planning import PlannedMessage
 from domain.routing import category_of, channel_order
@@ -24,7 +31,11 @@ from store import Store
 
 def _result(row: Delivery) -> SendMessageResult:
     return SendMessageResult(
-        delivery_id=row.id, status=row.status.value, channel=row.channel, provider=row.provider, reason=row.reason
+        delivery_id=row.id,
+        status=row.status.value,
+        channel=row.channel,
+        provider=row.provider,
+        reason=row.reason,
     )
 
 
@@ -58,7 +69,9 @@ def invite_attachment(message: PlannedMessage) -> list[Attachment]:
         return []
     ics = build_ics(**invite.model_dump())
     method = "CANCEL" if invite.cancelled else "REQUEST"
-    return [Attachment(filename="appointment.ics", content_type=f"text/calendar; method={method}", content=ics)]
+    return [
+        Attachment(filename="appointment.ics", content_type=f"text/calendar; method={method}", content=ics)
+    ]
 
 
 class NudgeActivities:
@@ -109,7 +122,9 @@ class NudgeActivities:
         order = channel_order(recipient, input.channel_costs, message.template)
         if not order:
             if category_of(message.template) in recipient.opted_out:
-                return await self._finish(row, DeliveryStatus.SKIPPED, reason="recipient opted out of this category")
+                return await self._finish(
+                    row, DeliveryStatus.SKIPPED, reason="recipient opted out of this category"
+                )
             order = [Channel.OUTBOX]
         return await self._deliver(row, input, recipient, order, moment)
 
@@ -132,7 +147,9 @@ class NudgeActivities:
                 )
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.
-                return await self._finish(row, DeliveryStatus.FAILED, channel=channel.value, reason=f"template: {exc}")
+                return await self._finish(
+                    row, DeliveryStatus.FAILED, channel=channel.value, reason=f"template: {exc}"
+                )
             adapter = self.adapters.get(channel, self.outbox)
             outgoing = OutgoingMessage(
                 idempotency_key=row.idempotency_key,
@@ -151,13 +168,19 @@ class NudgeActivities:
                 last_reason = f"{channel.value}: {exc}"
                 await self.store.finish_delivery(
                     row.id,
-                    DeliveryOutcome(status=DeliveryStatus.FAILED, channel=channel.value, provider=adapter.provider,
-                                    reason=last_reason),
+                    DeliveryOutcome(
+                        status=DeliveryStatus.FAILED,
+                        channel=channel.value,
+                        provider=adapter.provider,
+                        reason=last_reason,
+                    ),
                 )
                 continue
             except ProviderUnavailable as exc:
                 raise ApplicationError(
-                    f"{channel.value} unavailable: {exc}", type="ProviderUnavailable", next_retry_delay=exc.retry_after
+                    f"{channel.value} unavailable: {exc}",
+                    type="ProviderUnavailable",
+                    next_retry_delay=exc.retry_after,
                 ) from exc
             activity.logger.info("sent %s via %s/%s", row.idempotency_key, channel.value, receipt.provider)
             return await self._finish(

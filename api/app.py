@@ -15,7 +15,9 @@ from store import Store
 from workflows.client import connect
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None, temporal: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, temporal: Client | None = None
+) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager

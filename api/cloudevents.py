@@ -22,7 +22,17 @@ FUTURE_FIELDS = {
     "lesson.scheduled": "starts_at",
     "lesson.rescheduled": "starts_at",
 }
-BINARY_ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "tenant", "sequence", "dataschema")
+BINARY_ATTRIBUTES = (
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "tenant",
+    "sequence",
+    "dataschema",
+)
 
 
 class ParsedEvent(BaseModel):
@@ -67,7 +77,9 @@ def _future(event: CloudEvent, data: BaseModel, now: datetime) -> list[FieldErro
     return []
 
 
-def validate(raw: Any, tenant: str, prefix: str, now: datetime | None = None) -> tuple[ParsedEvent | None, list[FieldError], bool]:
+def validate(
+    raw: Any, tenant: str, prefix: str, now: datetime | None = None
+) -> tuple[ParsedEvent | None, list[FieldError], bool]:
     """One event's envelope and data; its field errors; whether its type is unknown."""
     now = now or datetime.now(UTC)
     if not isinstance(raw, dict):
@@ -78,7 +90,11 @@ def validate(raw: Any, tenant: str, prefix: str, now: datetime | None = None) ->
         return None, field_errors(exc, prefix), False
     where = f"{prefix}." if prefix else ""
     if envelope.tenant is not None and envelope.tenant != tenant:
-        return None, [FieldError(field=f"{where}tenant", message="does not match the API key's tenant")], False
+        return (
+            None,
+            [FieldError(field=f"{where}tenant", message="does not match the API key's tenant")],
+            False,
+        )
     model = EVENT_DATA.get(envelope.type)
     if model is None:
         return None, [FieldError(field=f"{where}type", message=f"unknown event type {envelope.type!r}")], True

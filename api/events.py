@@ -59,8 +59,11 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         raise
     keys = [
         InboundEventKey(
-            source=e.envelope.source, event_id=e.envelope.id, type=e.envelope.type,
-            subject=e.envelope.subject, workflow_id=r.workflow_id if r else None,
+            source=e.envelope.source,
+            event_id=e.envelope.id,
+            type=e.envelope.type,
+            subject=e.envelope.subject,
+            workflow_id=r.workflow_id if r else None,
         )
         for e, r in zip(events, routes, strict=True)
     ]
@@ -81,10 +84,18 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
             stored_only.append(key)
             continue
         targets[target.workflow_id] = target
-        batches[target.workflow_id].append(DomainEvent(
-            id=env.id, source=env.source, type=env.type, tenant=tenant, sequence=env.sequence, time=env.time,
-            received_at=now, data=event.data.model_dump(mode="json", exclude_unset=True),
-        ))
+        batches[target.workflow_id].append(
+            DomainEvent(
+                id=env.id,
+                source=env.source,
+                type=env.type,
+                tenant=tenant,
+                sequence=env.sequence,
+                time=env.time,
+                received_at=now,
+                data=event.data.model_dump(mode="json", exclude_unset=True),
+            )
+        )
     client: Client = request.app.state.temporal
     task_queue: str = request.app.state.settings.task_queue
     try:

@@ -17,7 +17,9 @@ class FieldError(BaseModel):
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str = "", errors: list[FieldError] | None = None) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str = "", errors: list[FieldError] | None = None
+    ) -> None:
         super().__init__(title)
         self.status, self.title, self.detail = status, title, detail
         self.errors = errors or []
@@ -44,4 +46,6 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(exc.body(), status_code=exc.status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        exc.body(), status_code=exc.status, media_type="application/problem+json", headers=headers
+    )

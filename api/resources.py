@@ -39,7 +39,9 @@ async def get_contact(contact_id: str, tenant: Tenant, store: StoreDep) -> Conta
 
 
 @router.put("/v1/contacts/{contact_id}")
-async def put_contact(contact_id: str, contact: Annotated[Contact, Body()], tenant: Tenant, store: StoreDep) -> Contact:
+async def put_contact(
+    contact_id: str, contact: Annotated[Contact, Body()], tenant: Tenant, store: StoreDep
+) -> Contact:
     if contact.id != contact_id:
         raise Problem(422, "Invalid contact", "the body's id must match the path")
     await store.upsert_contact(tenant, contact)
@@ -52,5 +54,7 @@ async def get_settings(tenant: Tenant, store: StoreDep) -> TenantSettings:
 
 
 @router.put("/v1/settings")
-async def put_settings(settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep) -> TenantSettings:
+async def put_settings(
+    settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep
+) -> TenantSettings:
     return await store.put_settings(tenant, settings)

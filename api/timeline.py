@@ -17,7 +17,9 @@ router = APIRouter()
 
 
 @router.get("/v1/timeline/{kind}/{aggregate_id}")
-async def timeline(kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep) -> dict[str, Any]:
+async def timeline(
+    kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep
+) -> dict[str, Any]:
     wf_id = workflow_for(kind, tenant, aggregate_id)
     if wf_id is None:
         raise Problem(404, "Not found", f"unknown lifecycle kind {kind!r}")
@@ -41,8 +43,11 @@ async def timeline(kind: str, aggregate_id: str, request: Request, tenant: Tenan
         "deliveries": [row.public() for row in reversed(sent)],
         "planned": [
             {
-                "step": m.step, "template": m.template, "audience": m.audience,
-                "send_at": m.send_at.isoformat(), "skip_reason": m.skip_reason,
+                "step": m.step,
+                "template": m.template,
+                "audience": m.audience,
+                "send_at": m.send_at.isoformat(),
+                "skip_reason": m.skip_reason,
             }
             for m in sorted(state.planned, key=lambda m: m.send_at)
         ],

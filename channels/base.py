@@ -1,9 +1,9 @@
 """The channel interface and what can go wrong with a send.
 
-    SendError
-    ├── RecipientUnreachable   permanent: blocked bot, dead token, unsubscribed number
-    ├── ProviderUnavailable    transient: 5xx, timeout, 429 (with retry_after)
-    └── MessageExpired         its moment has passed; never sent late
+SendError
+├── RecipientUnreachable   permanent: blocked bot, dead token, unsubscribed number
+├── ProviderUnavailable    transient: 5xx, timeout, 429 (with retry_after)
+└── MessageExpired         its moment has passed; never sent late
 """
 
 from __future__ import annotations

@@ -88,7 +88,10 @@ def _with_location_timezone(appointment: Appointment) -> Appointment:
 def _set_schedule(view: AppointmentView, starts_at: datetime, duration: int, at: datetime) -> None:
     details = view.details
     assert details is not None
-    if view.schedule_known_at is not None and (starts_at, duration) != (details.starts_at, details.duration_minutes):
+    if view.schedule_known_at is not None and (starts_at, duration) != (
+        details.starts_at,
+        details.duration_minutes,
+    ):
         view.previous_starts_at = details.starts_at
         view.schedule_version += 1
         view.schedule_known_at = at
@@ -110,8 +113,15 @@ def apply(view: AppointmentView, event: DomainEvent) -> None:
     if isinstance(data, Appointment):
         incoming = _with_location_timezone(data)
         # Details are replaced; the start time goes through _set_schedule so a change is noticed.
-        view.details = incoming if view.details is None else incoming.model_copy(
-            update={"starts_at": view.details.starts_at, "duration_minutes": view.details.duration_minutes}
+        view.details = (
+            incoming
+            if view.details is None
+            else incoming.model_copy(
+                update={
+                    "starts_at": view.details.starts_at,
+                    "duration_minutes": view.details.duration_minutes,
+                }
+            )
         )
         _set_schedule(view, incoming.starts_at, incoming.duration_minutes, at)
         if event.type == "appointment.requested":
@@ -135,7 +145,11 @@ def apply(view: AppointmentView, event: DomainEvent) -> None:
     elif isinstance(data, FeedbackSubmitted):
         view.rating, view.comment, view.feedback_at = data.rating, data.comment, at
     elif event.type == "appointment.completed":
-        if status not in (AppointmentStatus.CANCELLED, AppointmentStatus.REJECTED, AppointmentStatus.COMPLETED):
+        if status not in (
+            AppointmentStatus.CANCELLED,
+            AppointmentStatus.REJECTED,
+            AppointmentStatus.COMPLETED,
+        ):
             _set_status(view, AppointmentStatus.COMPLETED, at)
     elif event.type == "appointment.no_show":
         if status not in ENDED:
@@ -186,33 +200,75 @@ class _Planner:
         self.starts_at = view.details.starts_at
         self.messages: list[PlannedMessage] = []
 
-    def to_patient(self, step: str, template: str, due: datetime, *, deadline: datetime | None,
-                   expires_at: datetime | None, quiet: bool = True, **kwargs: object) -> None:
+    def to_patient(
+        self,
+        step: str,
+        template: str,
+        due: datetime,
+        *,
+        deadline: datetime | None,
+        expires_at: datetime | None,
+        quiet: bool = True,
+        facts: MessageFacts | None = None,
+        invite: CalendarInvite | None = None,
+    ) -> None:
         send_at, reason = (due, None)
         if quiet:
-            send_at, reason = place(due, self.patient, self.settings.quiet_hours, deadline=deadline, not_before=due)
-        self.messages.append(PlannedMessage(
-            step=step, template=template, audience="patient", recipient=self.patient, send_at=send_at,
-            expires_at=expires_at, skip_reason=reason, **kwargs,  # type: ignore[arg-type]
-        ))
+            send_at, reason = place(
+                due, self.patient, self.settings.quiet_hours, deadline=deadline, not_before=due
+            )
+        self.messages.append(
+            PlannedMessage(
+                step=step,
+                template=template,
+                audience="patient",
+                recipient=self.patient,
+                send_at=send_at,
+                expires_at=expires_at,
+                skip_reason=reason,
+                facts=facts or MessageFacts(),
+                invite=invite,
+            )
+        )
 
-    def to_staff(self, step: str, template: str, due: datetime, *, urgent: bool = False,
-                 expires_at: datetime | None = None, facts: MessageFacts | None = None) -> None:
+    def to_staff(
+        self,
+        step: str,
+        template: str,
+        due: datetime,
+        *,
+        urgent: bool = False,
+        expires_at: datetime | None = None,
+        facts: MessageFacts | None = None,
+    ) -> None:
         # Staff read alerts in business hours; an urgent one goes at once.
-        send_at = due if urgent else next_open(due, self.settings.business_hours, self.details.location.timezone)
+        send_at = (
+            due if urgent else next_open(due, self.settings.business_hours, self.details.location.timezone)
+        )
         for staff in self.settings.staff_recipients:
-            self.messages.append(PlannedMessage(
-                step=f"{step}/{staff.id}", template=template, audience="staff", recipient=staff,
-                send_at=send_at, expires_at=expires_at, facts=facts or MessageFacts(urgent=urgent),
-            ))
+            self.messages.append(
+                PlannedMessage(
+                    step=f"{step}/{staff.id}",
+                    template=template,
+                    audience="staff",
+                    recipient=staff,
+                    send_at=send_at,
+                    expires_at=expires_at,
+                    facts=facts or MessageFacts(urgent=urgent),
+                )
+            )
 
     def invite(self, *, cancelled: bool = False) -> CalendarInvite:
         d = self.details
         return CalendarInvite(
-            uid=f"{d.appointment_id}@nudgeflow", starts_at=d.starts_at,
+            uid=f"{d.appointment_id}@nudgeflow",
+            starts_at=d.starts_at,
             ends_at=d.starts_at + timedelta(minutes=d.duration_minutes),
-            summary=f"{d.service.name} — {d.doctor.name}", location=f"{d.location.name}, {d.location.address}".strip(", "),
-            timezone=d.location.timezone, sequence=self.view.schedule_version, cancelled=cancelled,
+            summary=f"{d.service.name} — {d.doctor.name}",
+            location=f"{d.location.name}, {d.location.address}".strip(", "),
+            timezone=d.location.timezone,
+            sequence=self.view.schedule_version,
+            cancelled=cancelled,
         )
 
     def sent(self, step: str) -> bool:
@@ -220,7 +276,9 @@ class _Planner:
         return record is not None and record.status not in ("skipped", "failed")
 
 
-def plan_appointment(view: AppointmentView, settings: TenantSettings, done: dict[str, StepRecord]) -> AppointmentPlan:
+def plan_appointment(
+    view: AppointmentView, settings: TenantSettings, done: dict[str, StepRecord]
+) -> AppointmentPlan:
     """Every message the appointment still calls for, each with its moment or its skip reason."""
     if view.details is None:
         first = view.first_event_at
@@ -234,22 +292,43 @@ def plan_appointment(view: AppointmentView, settings: TenantSettings, done: dict
         _plan_confirmed(p)
     elif status is AppointmentStatus.CANCELLED and any(k in done for k in ("booking_received", "confirmed")):
         assert view.status_at is not None
-        p.to_patient("cancelled", "appointment_cancelled", view.status_at, deadline=starts_at, expires_at=starts_at,
-                     facts=MessageFacts(cancelled_by=view.cancelled_by, reason=view.reason),
-                     invite=p.invite(cancelled=True) if p.sent("confirmed") else None)
+        p.to_patient(
+            "cancelled",
+            "appointment_cancelled",
+            view.status_at,
+            deadline=starts_at,
+            expires_at=starts_at,
+            facts=MessageFacts(cancelled_by=view.cancelled_by, reason=view.reason),
+            invite=p.invite(cancelled=True) if p.sent("confirmed") else None,
+        )
     elif status is AppointmentStatus.REJECTED:
         assert view.status_at is not None
-        p.to_patient("rejected", "appointment_rejected", view.status_at, deadline=starts_at, expires_at=starts_at,
-                     facts=MessageFacts(reason=view.reason))
+        p.to_patient(
+            "rejected",
+            "appointment_rejected",
+            view.status_at,
+            deadline=starts_at,
+            expires_at=starts_at,
+            facts=MessageFacts(reason=view.reason),
+        )
     elif status is AppointmentStatus.NO_SHOW:
         assert view.status_at is not None
-        p.to_patient("missed", "appointment_missed", view.status_at, deadline=None,
-                     expires_at=view.status_at + NO_SHOW_NOTICE_TTL)
+        p.to_patient(
+            "missed",
+            "appointment_missed",
+            view.status_at,
+            deadline=None,
+            expires_at=view.status_at + NO_SHOW_NOTICE_TTL,
+        )
     elif status is AppointmentStatus.COMPLETED:
         _plan_feedback(p)
     if view.rating is not None and view.rating <= settings.low_rating_threshold and view.feedback_at:
-        p.to_staff("low_rating", "staff_low_rating", view.feedback_at,
-                   facts=MessageFacts(rating=view.rating, comment=view.comment))
+        p.to_staff(
+            "low_rating",
+            "staff_low_rating",
+            view.feedback_at,
+            facts=MessageFacts(rating=view.rating, comment=view.comment),
+        )
     return AppointmentPlan(view=view, messages=p.messages, close_at=_close_at(view, settings))
 
 
@@ -258,42 +337,79 @@ def _plan_pending(p: _Planner) -> None:
     assert requested_at is not None
     urgent = is_urgent_booking(view, p.settings)
     # The patient has just booked: the answer to their own action is not held by quiet hours.
-    p.to_patient("booking_received", "booking_received", requested_at, deadline=None,
-                 expires_at=p.starts_at, quiet=False)
+    p.to_patient(
+        "booking_received",
+        "booking_received",
+        requested_at,
+        deadline=None,
+        expires_at=p.starts_at,
+        quiet=False,
+    )
     p.to_staff("to_confirm", "staff_booking_to_confirm", requested_at, urgent=urgent, expires_at=p.starts_at)
     overdue = requested_at + p.settings.confirmation_sla
-    p.to_staff("confirmation_overdue", "staff_confirmation_overdue", overdue, urgent=urgent,
-               expires_at=p.starts_at, facts=MessageFacts(urgent=urgent, waiting=p.settings.confirmation_sla))
+    p.to_staff(
+        "confirmation_overdue",
+        "staff_confirmation_overdue",
+        overdue,
+        urgent=urgent,
+        expires_at=p.starts_at,
+        facts=MessageFacts(urgent=urgent, waiting=p.settings.confirmation_sla),
+    )
 
 
 def _plan_confirmed(p: _Planner) -> None:
     view, settings, starts_at = p.view, p.settings, p.starts_at
     assert view.confirmed_at is not None and view.schedule_known_at is not None
-    p.to_patient("confirmed", "appointment_confirmed", view.confirmed_at, deadline=starts_at,
-                 expires_at=starts_at, invite=p.invite())
+    p.to_patient(
+        "confirmed",
+        "appointment_confirmed",
+        view.confirmed_at,
+        deadline=starts_at,
+        expires_at=starts_at,
+        invite=p.invite(),
+    )
     version = view.schedule_version
     confirmed = p.done.get("confirmed")
     # Only a patient who was told the old time needs to hear of the move.
     if version and p.sent("confirmed") and confirmed is not None and confirmed.at < view.schedule_known_at:
-        p.to_patient(f"rescheduled-v{version}", "appointment_rescheduled", view.schedule_known_at,
-                     deadline=starts_at, expires_at=starts_at, invite=p.invite(),
-                     facts=MessageFacts(previous_starts_at=view.previous_starts_at))
+        p.to_patient(
+            f"rescheduled-v{version}",
+            "appointment_rescheduled",
+            view.schedule_known_at,
+            deadline=starts_at,
+            expires_at=starts_at,
+            invite=p.invite(),
+            facts=MessageFacts(previous_starts_at=view.previous_starts_at),
+        )
     known_at = max(view.schedule_known_at, view.confirmed_at)
-    reminders = plan_reminders(starts_at, settings.reminder_offsets, tz=p.patient.timezone,
-                               quiet=settings.quiet_hours, known_at=known_at)
+    reminders = plan_reminders(
+        starts_at,
+        settings.reminder_offsets,
+        tz=p.patient.timezone,
+        quiet=settings.quiet_hours,
+        known_at=known_at,
+    )
     for reminder in reminders:
         reason = reminder.skip_reason
         if reason is None and view.attendance == "declined":
             reason = "the patient said they cannot come"
         send_at = reminder.send_at if reminder.send_at is not None else known_at
-        p.messages.append(PlannedMessage(
-            step=f"reminder-{offset_label(reminder.offset)}-v{version}", template="visit_reminder",
-            audience="patient", recipient=p.patient, send_at=send_at if reason is None else known_at,
-            expires_at=min(send_at + settings.max_lateness, starts_at), skip_reason=reason,
-            facts=MessageFacts(offset=reminder.offset),
-        ))
+        p.messages.append(
+            PlannedMessage(
+                step=f"reminder-{offset_label(reminder.offset)}-v{version}",
+                template="visit_reminder",
+                audience="patient",
+                recipient=p.patient,
+                send_at=send_at if reason is None else known_at,
+                expires_at=min(send_at + settings.max_lateness, starts_at),
+                skip_reason=reason,
+                facts=MessageFacts(offset=reminder.offset),
+            )
+        )
     if view.attendance == "declined" and view.attendance_at is not None:
-        p.to_staff("attendance_declined", "staff_attendance_declined", view.attendance_at, expires_at=starts_at)
+        p.to_staff(
+            "attendance_declined", "staff_attendance_declined", view.attendance_at, expires_at=starts_at
+        )
 
 
 def _plan_feedback(p: _Planner) -> None:
@@ -303,12 +419,22 @@ def _plan_feedback(p: _Planner) -> None:
     window_end = completed_at + settings.feedback_window
     if view.rating is not None:
         return
-    p.to_patient("feedback_request", "feedback_request", completed_at + settings.feedback_delay,
-                 deadline=window_end, expires_at=window_end)
+    p.to_patient(
+        "feedback_request",
+        "feedback_request",
+        completed_at + settings.feedback_delay,
+        deadline=window_end,
+        expires_at=window_end,
+    )
     asked = p.done.get("feedback_request")
     if asked is not None and p.sent("feedback_request"):
-        p.to_patient("feedback_followup", "feedback_followup", asked.at + settings.feedback_followup_delay,
-                     deadline=window_end, expires_at=window_end)
+        p.to_patient(
+            "feedback_followup",
+            "feedback_followup",
+            asked.at + settings.feedback_followup_delay,
+            deadline=window_end,
+            expires_at=window_end,
+        )
 
 
 def _close_at(view: AppointmentView, settings: TenantSettings) -> datetime:

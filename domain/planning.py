@@ -89,13 +89,25 @@ def plan_reminders(
     for offset in sorted(offsets):
         due = before_by(starts_at, offset, tz)
         if due < known_at:
-            planned.append(ReminderTime(offset=offset, send_at=None, skip_reason="too late: booked or moved after its moment"))
+            planned.append(
+                ReminderTime(
+                    offset=offset, send_at=None, skip_reason="too late: booked or moved after its moment"
+                )
+            )
             continue
         moved = fit_quiet_hours(due, quiet, tz, deadline=starts_at, not_before=known_at)
         if moved is None:
-            planned.append(ReminderTime(offset=offset, send_at=None, skip_reason="quiet hours left no moment before the start"))
+            planned.append(
+                ReminderTime(
+                    offset=offset, send_at=None, skip_reason="quiet hours left no moment before the start"
+                )
+            )
         elif moved in taken:
-            planned.append(ReminderTime(offset=offset, send_at=None, skip_reason="merged with a later reminder by quiet hours"))
+            planned.append(
+                ReminderTime(
+                    offset=offset, send_at=None, skip_reason="merged with a later reminder by quiet hours"
+                )
+            )
         else:
             taken.add(moved)
             planned.append(ReminderTime(offset=offset, send_at=moved))

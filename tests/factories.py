@@ -41,8 +41,13 @@ def appointment(appointment_id: str, starts_at: datetime, **overrides: Any) -> d
 
 
 def event(
-    type: str, data: dict[str, Any], *, received_at: datetime, sequence: int | None = None,
-    event_id: str | None = None, tenant: str = "demo",
+    type: str,
+    data: dict[str, Any],
+    *,
+    received_at: datetime,
+    sequence: int | None = None,
+    event_id: str | None = None,
+    tenant: str = "demo",
 ) -> DomainEvent:
     return DomainEvent(
         id=event_id or f"evt-{next(_ids)}",

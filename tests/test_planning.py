@@ -46,8 +46,9 @@ def test_reminder_in_quiet_hours_moves_to_the_evening_before_when_the_morning_is
 def test_reminder_is_dropped_when_quiet_hours_leave_no_moment() -> None:
     visit = datetime(2026, 12, 1, 8, 30, tzinfo=MOSCOW)
     known = datetime(2026, 11, 30, 23, 0, tzinfo=MOSCOW)  # booked at night
-    [late, early] = plan_reminders(visit, [timedelta(hours=24), timedelta(hours=2)], tz="Europe/Moscow",
-                                   quiet=QUIET, known_at=known)
+    [late, early] = plan_reminders(
+        visit, [timedelta(hours=24), timedelta(hours=2)], tz="Europe/Moscow", quiet=QUIET, known_at=known
+    )
     assert late.send_at is None and "too late" in (late.skip_reason or "")
     assert early.send_at is None and "quiet hours" in (early.skip_reason or "")
 
@@ -74,8 +75,12 @@ def test_rescheduled_arriving_before_its_confirmed_is_applied_in_sequence_order(
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     first = datetime(2026, 12, 5, 10, 0, tzinfo=MOSCOW)
     moved = datetime(2026, 12, 6, 15, 0, tzinfo=MOSCOW)
-    reschedule = event("appointment.rescheduled", {"appointment_id": "a", "starts_at": moved.isoformat(),
-                                                   "duration_minutes": 45}, received_at=now, sequence=3)
+    reschedule = event(
+        "appointment.rescheduled",
+        {"appointment_id": "a", "starts_at": moved.isoformat(), "duration_minutes": 45},
+        received_at=now,
+        sequence=3,
+    )
     confirm = event("appointment.confirmed", appointment("a", first), received_at=now, sequence=2)
     view = fold([reschedule, confirm])
     assert view.status is AppointmentStatus.CONFIRMED
@@ -85,8 +90,12 @@ def test_rescheduled_arriving_before_its_confirmed_is_applied_in_sequence_order(
 def test_a_late_confirmed_does_not_revive_a_cancelled_appointment() -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     starts = datetime(2026, 12, 5, 10, 0, tzinfo=MOSCOW)
-    cancel = event("appointment.cancelled", {"appointment_id": "a", "cancelled_by": "patient"},
-                   received_at=now, sequence=5)
+    cancel = event(
+        "appointment.cancelled",
+        {"appointment_id": "a", "cancelled_by": "patient"},
+        received_at=now,
+        sequence=5,
+    )
     requested = event("appointment.requested", appointment("a", starts), received_at=now, sequence=1)
     confirm = event("appointment.confirmed", appointment("a", starts), received_at=now, sequence=4)
     assert fold([requested, cancel, confirm]).status is AppointmentStatus.CANCELLED

@@ -7,7 +7,6 @@ sends it, and re-plans. It ends when nothing is pending and the lifecycle is ove
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -100,8 +99,10 @@ class AppointmentWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry_over(input))
             try:
-                await workflow.wait_condition(lambda: self._dirty, timeout=wake_at - now, timeout_summary="next message")
-            except asyncio.TimeoutError:
+                await workflow.wait_condition(
+                    lambda: self._dirty, timeout=wake_at - now, timeout_summary="next message"
+                )
+            except TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closed = True
@@ -116,7 +117,7 @@ class AppointmentWorkflow:
     async def _first_event(self) -> bool:
         try:
             await workflow.wait_condition(lambda: bool(self._events), timeout=timedelta(days=1))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -1,4 +1,4 @@
-"""Workflow inputs, query answers and results; kept out of workflow modules so the sandbox passes them through."""
+"""Workflow inputs, query answers and results, outside workflow modules so the sandbox passes them through."""
 
 from __future__ import annotations
 

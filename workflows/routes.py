@@ -32,7 +32,7 @@ def route(tenant: str, event_type: str, data: BaseModel) -> Route | None:
     family = event_type.split(".")[0]
     appointment_id: str | None = None
     if family in ("appointment", "attendance"):
-        appointment_id = getattr(data, "appointment_id")
+        appointment_id = str(getattr(data, "appointment_id"))  # noqa: B009 - every such type has it
     elif isinstance(data, FeedbackSubmitted) and data.subject_kind == "appointment":
         appointment_id = data.subject_id
     if appointment_id is None:
@@ -52,7 +52,9 @@ def workflow_for(kind: str, tenant: str, aggregate_id: str) -> str | None:
     return None
 
 
-async def signal_with_start(client: Client, task_queue: str, target: Route, events: list[DomainEvent]) -> bool:
+async def signal_with_start(
+    client: Client, task_queue: str, target: Route, events: list[DomainEvent]
+) -> bool:
     """Deliver events to their workflow in order; False if its lifecycle has already ended."""
     for event in events:
         try:

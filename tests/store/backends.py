@@ -1,7 +1,7 @@
 """Migrated, empty test databases on SQLite and PostgreSQL, importable by any test package.
 
-    from tests.store.backends import make_store
-    store = await make_store("postgres", tmp_path)   # skips (fails when CI=true) without a server
+from tests.store.backends import make_store
+store = await make_store("postgres", tmp_path)   # skips (fails when CI=true) without a server
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ async def count_rows(store: Store) -> int:
         return int(await connection.scalar(select(func.count()).select_from(DeliveryRow)) or 0)
 
 
-async def test_beginning_a_delivery_twice_returns_the_first_row_without_creating_another(store: Store) -> None:
+async def test_beginning_a_delivery_twice_returns_the_first_row_without_creating_another(
+    store: Store,
+) -> None:
     first, first_created = await store.begin_delivery(draft())
     again, again_created = await store.begin_delivery(draft(step="changed"))
 

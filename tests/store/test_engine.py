@@ -23,7 +23,9 @@ from store import Store, async_url, sync_url
         ("postgresql+psycopg://db/app", "postgresql+psycopg://db/app", "postgresql+psycopg://db/app"),
     ],
 )
-def test_each_accepted_url_maps_to_the_async_and_sync_drivers(given: str, for_async: str, for_sync: str) -> None:
+def test_each_accepted_url_maps_to_the_async_and_sync_drivers(
+    given: str, for_async: str, for_sync: str
+) -> None:
     assert (async_url(given), sync_url(given)) == (for_async, for_sync)
 
 

@@ -98,7 +98,9 @@ async def test_an_upserted_contact_is_read_back_and_an_upsert_replaces_it(store:
 
     await store.upsert_contact("clinic", Contact(id="p1", name="Anna K.", email="anna@example.org"))
 
-    assert await store.get_contact("clinic", "p1") == Contact(id="p1", name="Anna K.", email="anna@example.org")
+    assert await store.get_contact("clinic", "p1") == Contact(
+        id="p1", name="Anna K.", email="anna@example.org"
+    )
 
 
 async def test_contacts_are_per_tenant(store: Store) -> None:

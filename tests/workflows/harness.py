@@ -30,8 +30,9 @@ class Clinic:
     async def now(self) -> datetime:
         return await self.env.get_current_time()
 
-    async def post(self, type: str, data: dict[str, Any], *, sequence: int | None = None,
-                   event_id: str | None = None) -> DomainEvent:
+    async def post(
+        self, type: str, data: dict[str, Any], *, sequence: int | None = None, event_id: str | None = None
+    ) -> DomainEvent:
         domain_event = event(type, data, received_at=await self.now(), sequence=sequence, event_id=event_id)
         target = route("demo", type, EVENT_DATA[type].model_validate(data))
         assert target is not None
@@ -54,9 +55,9 @@ class Clinic:
         handle = self.env.client.get_workflow_handle(workflow_id("demo", appointment_id))
         return await handle.query(AppointmentWorkflow.state)
 
-    async def settle(self, appointment_id: str, timeout: float = 20.0) -> AppointmentState:
-        """Wait (in real time, no skipping) until the workflow has applied every event and sent what is due."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def settle(self, appointment_id: str, patience: float = 20.0) -> AppointmentState:
+        """Wait in real time (no skipping) until every event is applied and what is due is sent."""
+        deadline = asyncio.get_running_loop().time() + patience
         while True:
             state = await self.state(appointment_id)
             now = await self.now()
@@ -92,7 +93,9 @@ class Clinic:
         return sorted(rows, key=lambda row: (row.scheduled_for, row.id))
 
     async def steps(self, appointment_id: str, status: str | None = None) -> list[str]:
-        return [row.step for row in await self.deliveries(appointment_id) if status in (None, row.status.value)]
+        return [
+            row.step for row in await self.deliveries(appointment_id) if status in (None, row.status.value)
+        ]
 
 
 @asynccontextmanager

@@ -17,7 +17,9 @@ from tests.factories import appointment
 from tests.workflows.harness import Clinic, running_clinic
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-STAFF = Contact(id="staff-1", name="Ольга", locale="ru", timezone="Europe/Moscow", email="desk@clinic.example")
+STAFF = Contact(
+    id="staff-1", name="Ольга", locale="ru", timezone="Europe/Moscow", email="desk@clinic.example"
+)
 
 
 @pytest_asyncio.fixture
@@ -97,8 +99,10 @@ async def test_night_booking_for_next_week_waits_for_business_hours(clinic: Clin
     await clinic.post("appointment.requested", appointment("a-5", starts_at))
     assert await clinic.steps("a-5") == ["booking_received"]
     await clinic.advance(timedelta(hours=10), "a-5")
-    alert = [row for row in await clinic.deliveries("a-5") if row.step == "to_confirm/staff-1"][0]
-    assert alert.scheduled_for == datetime.combine(night.date() + timedelta(days=1), time(9, 0), tzinfo=MOSCOW)
+    alert = next(row for row in await clinic.deliveries("a-5") if row.step == "to_confirm/staff-1")
+    assert alert.scheduled_for == datetime.combine(
+        night.date() + timedelta(days=1), time(9, 0), tzinfo=MOSCOW
+    )
 
 
 async def test_reminder_across_a_dst_change_keeps_the_patients_wall_clock_time(clinic: Clinic) -> None:
@@ -123,8 +127,11 @@ async def test_reschedule_after_the_first_reminder_replans_the_second(clinic: Cl
     assert await clinic.steps("a-7", "sent") == ["confirmed", "reminder-24h-v0"]
 
     moved = starts_at + timedelta(days=2, hours=2)
-    await clinic.post("appointment.rescheduled", {"appointment_id": "a-7", "starts_at": moved.isoformat(),
-                                                  "duration_minutes": 30}, sequence=2)
+    await clinic.post(
+        "appointment.rescheduled",
+        {"appointment_id": "a-7", "starts_at": moved.isoformat(), "duration_minutes": 30},
+        sequence=2,
+    )
     notice = (await clinic.deliveries("a-7"))[-1]
     assert notice.step == "rescheduled-v1" and "16:00" in (notice.body or "")
     await clinic.advance_to(starts_at, "a-7")
@@ -139,8 +146,11 @@ async def test_cancellation_between_reminders_stops_the_second_and_tells_the_pat
     starts_at = await local_day(clinic, 2, time(16, 0))
     await clinic.post("appointment.confirmed", appointment("a-8", starts_at), sequence=1)
     await clinic.advance_to(starts_at - timedelta(hours=20), "a-8")
-    await clinic.post("appointment.cancelled", {"appointment_id": "a-8", "cancelled_by": "clinic",
-                                                "reason": "врач заболел"}, sequence=2)
+    await clinic.post(
+        "appointment.cancelled",
+        {"appointment_id": "a-8", "cancelled_by": "clinic", "reason": "врач заболел"},
+        sequence=2,
+    )
     await clinic.advance_to(starts_at + timedelta(hours=1), "a-8")
     steps = await clinic.steps("a-8")
     assert steps == ["confirmed", "reminder-24h-v0", "cancelled"]
@@ -161,8 +171,11 @@ async def test_the_same_event_delivered_three_times_has_one_effect(clinic: Clini
 async def test_rescheduled_that_arrives_before_its_confirmed_is_not_lost(clinic: Clinic) -> None:
     starts_at = await local_day(clinic, 3, time(14, 0))
     moved = starts_at + timedelta(days=1, hours=3)
-    await clinic.post("appointment.rescheduled", {"appointment_id": "a-10", "starts_at": moved.isoformat(),
-                                                   "duration_minutes": 30}, sequence=2)
+    await clinic.post(
+        "appointment.rescheduled",
+        {"appointment_id": "a-10", "starts_at": moved.isoformat(), "duration_minutes": 30},
+        sequence=2,
+    )
     assert await clinic.steps("a-10") == []
     await clinic.post("appointment.confirmed", appointment("a-10", starts_at), sequence=1)
     rows = await clinic.deliveries("a-10")
@@ -208,7 +221,7 @@ async def test_low_rating_alerts_staff_and_stops_the_follow_up(clinic: Clinic) -
     await clinic.advance(timedelta(days=2), "a-13")
     steps = await clinic.steps("a-13")
     assert "low_rating/staff-1" in steps and "feedback_followup" not in steps
-    alert = [row for row in await clinic.deliveries("a-13") if row.step == "low_rating/staff-1"][0]
+    alert = next(row for row in await clinic.deliveries("a-13") if row.step == "low_rating/staff-1")
     assert "долго ждал" in (alert.body or "")
 
 
@@ -224,7 +237,9 @@ async def test_no_show_tells_the_patient_and_ends(clinic: Clinic) -> None:
 async def test_rejected_booking_tells_the_patient_and_plans_nothing_more(clinic: Clinic) -> None:
     starts_at = await local_day(clinic, 2, time(12, 0))
     await clinic.post("appointment.requested", appointment("a-15", starts_at), sequence=1)
-    await clinic.post("appointment.rejected", {"appointment_id": "a-15", "reason": "врач в отпуске"}, sequence=2)
+    await clinic.post(
+        "appointment.rejected", {"appointment_id": "a-15", "reason": "врач в отпуске"}, sequence=2
+    )
     assert (await clinic.steps("a-15"))[-1] == "rejected"
     state = await clinic.state("a-15")
     assert state.closed and state.planned == []
