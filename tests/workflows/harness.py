@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
@@ -26,6 +27,8 @@ class Clinic:
     def __init__(self, env: WorkflowEnvironment, store: Store, task_queue: str) -> None:
         self.env, self.store, self.task_queue = env, store, task_queue
         self.started: set[str] = set()
+        # A tenant of its own per test: workflow ids never collide on the shared test server.
+        self.tenant = f"clinic-{uuid.uuid4().hex[:8]}"
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()
@@ -33,8 +36,10 @@ class Clinic:
     async def post(
         self, type: str, data: dict[str, Any], *, sequence: int | None = None, event_id: str | None = None
     ) -> DomainEvent:
-        domain_event = event(type, data, received_at=await self.now(), sequence=sequence, event_id=event_id)
-        target = route("demo", type, EVENT_DATA[type].model_validate(data))
+        domain_event = event(
+            type, data, received_at=await self.now(), sequence=sequence, event_id=event_id, tenant=self.tenant
+        )
+        target = route(self.tenant, type, EVENT_DATA[type].model_validate(data))
         assert target is not None
         await signal_with_start(self.env.client, self.task_queue, target, [domain_event])
         self.started.add(target.workflow_id)
@@ -52,7 +57,7 @@ class Clinic:
         return target
 
     async def state(self, appointment_id: str) -> AppointmentState:
-        handle = self.env.client.get_workflow_handle(workflow_id("demo", appointment_id))
+        handle = self.env.client.get_workflow_handle(workflow_id(self.tenant, appointment_id))
         return await handle.query(AppointmentWorkflow.state)
 
     async def settle(self, appointment_id: str, patience: float = 20.0) -> AppointmentState:
@@ -63,7 +68,7 @@ class Clinic:
             now = await self.now()
             due = [m for m in state.planned if m.send_at <= now]
             if state.status != "starting" and not due and state.events > 0:
-                handle = self.env.client.get_workflow_handle(workflow_id("demo", appointment_id))
+                handle = self.env.client.get_workflow_handle(workflow_id(self.tenant, appointment_id))
                 desc = await handle.describe()
                 if not desc.raw_description.pending_activities:
                     return state
@@ -89,7 +94,9 @@ class Clinic:
                 await handle.terminate("test finished")
 
     async def deliveries(self, appointment_id: str) -> list[Delivery]:
-        rows = await self.store.list_deliveries("demo", subject=f"appointment:{appointment_id}", limit=1000)
+        rows = await self.store.list_deliveries(
+            self.tenant, subject=f"appointment:{appointment_id}", limit=1000
+        )
         return sorted(rows, key=lambda row: (row.scheduled_for, row.id))
 
     async def steps(self, appointment_id: str, status: str | None = None) -> list[str]:
@@ -101,6 +108,7 @@ class Clinic:
 @asynccontextmanager
 async def running_clinic(env: WorkflowEnvironment, store: Store, task_queue: str) -> AsyncIterator[Clinic]:
     clinic = Clinic(env, store, task_queue)
+    await store.ensure_tenant(clinic.tenant, "Test clinic", f"key-{clinic.tenant}")
     async with build_worker(env.client, store, task_queue):
         try:
             yield clinic

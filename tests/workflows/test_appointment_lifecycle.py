@@ -24,8 +24,10 @@ STAFF = Contact(
 
 @pytest_asyncio.fixture
 async def clinic(time_env: WorkflowEnvironment, store: Store, task_queue: str) -> AsyncIterator[Clinic]:
-    await store.put_settings("demo", TenantSettings(timezone="Europe/Moscow", staff_recipients=[STAFF]))
     async with running_clinic(time_env, store, task_queue) as clinic:
+        await store.put_settings(
+            clinic.tenant, TenantSettings(timezone="Europe/Moscow", staff_recipients=[STAFF])
+        )
         await clinic.wait_until_local(time(12, 0))  # noon in Moscow: outside quiet hours
         yield clinic
 
@@ -105,18 +107,30 @@ async def test_night_booking_for_next_week_waits_for_business_hours(clinic: Clin
     )
 
 
+def next_spring_forward(after: datetime, tz: ZoneInfo) -> datetime:
+    """Noon of the next day whose clocks jump forward in `tz`."""
+    day = after.astimezone(tz).date() + timedelta(days=2)
+    while True:
+        before = datetime.combine(day, time(0, 0), tzinfo=tz).utcoffset()
+        noon = datetime.combine(day, time(12, 0), tzinfo=tz)
+        if before is not None and noon.utcoffset() is not None and noon.utcoffset() > before:  # type: ignore[operator]
+            return noon
+        day += timedelta(days=1)
+
+
 async def test_reminder_across_a_dst_change_keeps_the_patients_wall_clock_time(clinic: Clinic) -> None:
     berlin = ZoneInfo("Europe/Berlin")
-    starts_at = datetime(2027, 3, 28, 14, 0, tzinfo=berlin)  # clocks go forward at 02:00 that day
+    starts_at = next_spring_forward(await clinic.now(), berlin) + timedelta(hours=2)  # 14:00 local
+    day_before = datetime.combine(starts_at.date() - timedelta(days=1), time(14, 0), tzinfo=berlin)
     data = appointment("a-6", starts_at)
     data["patient"]["timezone"] = "Europe/Berlin"
     await clinic.post("appointment.confirmed", data)
-    await clinic.advance_to(datetime(2027, 3, 27, 13, 30, tzinfo=berlin), "a-6")
+    await clinic.advance_to(day_before - timedelta(minutes=30), "a-6")
     assert await clinic.steps("a-6") == ["confirmed"]
-    await clinic.advance_to(datetime(2027, 3, 27, 14, 30, tzinfo=berlin), "a-6")
+    await clinic.advance_to(day_before + timedelta(minutes=30), "a-6")
     reminder = (await clinic.deliveries("a-6"))[-1]
     assert reminder.step == "reminder-24h-v0"
-    assert reminder.scheduled_for == datetime(2027, 3, 27, 14, 0, tzinfo=berlin)
+    assert reminder.scheduled_for == day_before
     assert starts_at - reminder.scheduled_for == timedelta(hours=23)
 
 
