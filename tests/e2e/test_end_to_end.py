@@ -1,0 +1,164 @@
+"""End to end over real HTTP: API, dev server and workers in separate processes.
+
+Events are posted with the official `cloudevents` SDK; the messages must appear in
+`GET /v1/deliveries` at their time, each exactly once, also when a worker is killed mid-flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from store import Store, migrate
+from tests.e2e.stack import Stack
+from tests.factories import appointment
+
+pytestmark = pytest.mark.slow
+KEY = {"Authorization": "Bearer demo-key"}
+# Reminders seconds apart, no quiet hours: real time stands in for days.
+FAST_SETTINGS = {"reminder_offsets": ["PT20S", "PT10S"], "quiet_hours": None, "max_lateness": "PT1H"}
+
+
+@pytest.fixture
+def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[Stack]:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'nudgeflow.db'}"
+    migrate(database_url)
+    address = dev_env.client.service_client.config.target_host
+    stack = Stack(address, database_url, f"e2e-{uuid.uuid4()}", tmp_path)
+    stack.start_api()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def confirmed_event(appointment_id: str, starts_at: datetime, binary: bool) -> tuple[dict[str, str], bytes]:
+    event = CloudEvent(
+        {
+            "type": "appointment.confirmed",
+            "source": "/e2e/backend",
+            "subject": appointment_id,
+            "tenant": "demo",
+            "sequence": "1",
+        },
+        appointment(appointment_id, starts_at),
+    )
+    message = to_binary_event(event) if binary else to_structured_event(event)
+    return message.headers, message.body
+
+
+def as_utc(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def deliveries(client: httpx.AsyncClient, subject: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/deliveries", params={"subject": subject, "limit": 100}, headers=KEY)
+    response.raise_for_status()
+    return list(response.json()["deliveries"])
+
+
+async def wait_for(client: httpx.AsyncClient, subjects: list[str], per_subject: int, patience: float) -> None:
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        counts = [len([d for d in await deliveries(client, s) if d["status"] == "sent"]) for s in subjects]
+        if all(count >= per_subject for count in counts):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"not every message arrived in {patience} s")
+
+
+async def post_all(client: httpx.AsyncClient, ids: list[str], starts_at: datetime) -> float:
+    """Post one confirmed event per id, 8 at a time; the events per second achieved."""
+    limit = asyncio.Semaphore(8)
+
+    async def post(index: int, appointment_id: str) -> None:
+        headers, body = confirmed_event(appointment_id, starts_at, binary=index % 2 == 1)
+        async with limit:
+            response = await client.post("/v1/events", headers={**headers, **KEY}, content=body)
+        assert response.status_code == 202, response.text
+
+    began = time.perf_counter()
+    await asyncio.gather(*(post(i, a) for i, a in enumerate(ids)))
+    return len(ids) / (time.perf_counter() - began)
+
+
+async def test_events_posted_over_http_become_messages_at_their_time(stack: Stack) -> None:
+    stack.start_worker()
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        assert (await client.put("/v1/settings", json=FAST_SETTINGS, headers=KEY)).status_code == 200
+        ids = [f"e2e-{i}" for i in range(40)]
+        starts_at = datetime.now(UTC) + timedelta(seconds=35)
+        rate = await post_all(client, ids, starts_at)
+        print(f"\nposted {len(ids)} events over HTTP at {rate:.0f} events/s")
+        await wait_for(client, [f"appointment:{a}" for a in ids], per_subject=3, patience=90)
+        lateness = []
+        for appointment_id in ids:
+            rows = await deliveries(client, f"appointment:{appointment_id}")
+            assert sorted(r["step"] for r in rows) == ["confirmed", "reminder-10s-v0", "reminder-20s-v0"]
+            for row in rows:
+                assert row["status"] == "sent" and row["provider"] == "outbox" and row["body"]
+                if row["step"].startswith("reminder"):
+                    sent_at = datetime.fromisoformat(row["sent_at"])
+                    planned = datetime.fromisoformat(row["scheduled_for"])
+                    assert sent_at >= planned, "a reminder must never go out early"
+                    lateness.append((sent_at - planned).total_seconds())
+        lateness.sort()
+        print(f"reminder lateness p50 {lateness[len(lateness) // 2]:.3f} s, max {lateness[-1]:.3f} s")
+        timeline = await client.get(f"/v1/timeline/appointment/{ids[0]}", headers=KEY)
+        assert timeline.status_code == 200
+        assert timeline.json()["status"] == "confirmed" and len(timeline.json()["deliveries"]) == 3
+
+
+async def test_worker_killed_mid_flight_loses_and_duplicates_nothing(stack: Stack, tmp_path: Path) -> None:
+    first = stack.start_worker()
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        # Reminders 40 s and 20 s before a start 60 s away: the first comes due while no worker runs.
+        settings = {**FAST_SETTINGS, "reminder_offsets": ["PT40S", "PT20S"]}
+        assert (await client.put("/v1/settings", json=settings, headers=KEY)).status_code == 200
+        ids = [f"crash-{i}" for i in range(20)]
+        starts_at = datetime.now(UTC) + timedelta(seconds=60)
+        await post_all(client, ids, starts_at)
+        await asyncio.sleep(12)
+        stack.kill_worker(first)
+        await asyncio.sleep(10)
+        stack.start_worker()
+        await wait_for(client, [f"appointment:{a}" for a in ids], per_subject=3, patience=120)
+    store = Store(stack.env["DATABASE_URL"])
+    try:
+        async with store.engine.connect() as connection:
+            per_step = (
+                await connection.execute(
+                    text(
+                        "SELECT d.step, count(*) FROM deliveries d "
+                        "JOIN delivery_attempts a ON a.delivery_id = d.id "
+                        "WHERE a.status = 'sent' GROUP BY d.id, d.step"
+                    )
+                )
+            ).all()
+            late = (
+                await connection.execute(
+                    text("SELECT sent_at, scheduled_for FROM deliveries WHERE step = 'reminder-40s-v0'")
+                )
+            ).all()
+    finally:
+        await store.close()
+    lateness = sorted((as_utc(sent) - as_utc(planned)).total_seconds() for sent, planned in late)
+    print(
+        f"\nreminders due while the worker was down: lateness p50 {lateness[len(lateness) // 2]:.1f} s, "
+        f"max {lateness[-1]:.1f} s"
+    )
+    assert len(per_step) == 3 * len(ids), "every due message was delivered"
+    assert {count for _, count in per_step} == {1}, "no message was delivered twice"
