@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.context import render_context
 from activities.models import LoadSettingsInput, SendMessageInput, SendMessageResult
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from domain.calendar import build_ics
@@ -21,7 +22,6 @@ from domain.deliveries import (
     DeliveryOutcome,
     DeliveryStatus,
 )
-from domain.events import Appointment
 from domain.planning import PlannedMessage
 from domain.routing import category_of, channel_order
 from domain.settings import TenantSettings
@@ -37,30 +37,6 @@ def _result(row: Delivery) -> SendMessageResult:
         provider=row.provider,
         reason=row.reason,
     )
-
-
-def appointment_context(appointment: Appointment) -> dict[str, Any]:
-    return {
-        "id": appointment.appointment_id,
-        "starts_at": appointment.starts_at,
-        "ends_at": appointment.starts_at + timedelta(minutes=appointment.duration_minutes),
-        "duration_minutes": appointment.duration_minutes,
-        "service": appointment.service.model_dump(),
-        "doctor": appointment.doctor.model_dump(),
-        "location": appointment.location.model_dump(),
-    }
-
-
-def render_context(input: SendMessageInput, recipient: Contact, now: datetime) -> dict[str, Any]:
-    context: dict[str, Any] = {
-        "recipient": {"name": recipient.name, "locale": recipient.locale, "timezone": recipient.timezone},
-        "now": now,
-        **input.message.facts.model_dump(),
-    }
-    if input.appointment is not None:
-        context["appointment"] = appointment_context(input.appointment)
-        context["patient"] = {"name": input.appointment.patient.name}
-    return context
 
 
 def invite_attachment(message: PlannedMessage) -> list[Attachment]:

@@ -27,6 +27,7 @@ def migrate(database_url: str) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            # "heads": feature migrations may branch from the same parent; each applies once.
+            command.upgrade(config, "heads")
     finally:
         engine.dispose()
