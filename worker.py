@@ -6,37 +6,47 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.planning import plan_appointment_activity
+from activities.planning import PLANNERS
 from activities.send import NudgeActivities
 from config import get_settings
 from i18n import TemplateRenderer
 from store import Store
 from workflows.appointment import AppointmentWorkflow
+from workflows.chat import ChatEscalationWorkflow
 from workflows.client import connect
+from workflows.lesson import LessonWorkflow
+from workflows.payment import PaymentWorkflow
 
-WORKFLOWS: Sequence[type] = (AppointmentWorkflow,)
+WORKFLOWS: Sequence[type] = (AppointmentWorkflow, LessonWorkflow, PaymentWorkflow, ChatEscalationWorkflow)
 
 # Our pure modules are deterministic and import-light: load them once, not once per run.
 PASSTHROUGH = ("domain", "activities.models", "workflows.inputs", "babel", "phonenumbers")
 
 
 def build_worker(
-    client: Client, store: Store, task_queue: str, renderer: TemplateRenderer | None = None
+    client: Client,
+    store: Store,
+    task_queue: str,
+    renderer: TemplateRenderer | None = None,
+    **tuning: Any,
 ) -> Worker:
-    activities = NudgeActivities(store, renderer or TemplateRenderer())
+    """The worker; `tuning` goes to temporalio's Worker (max_cached_workflows, max_concurrent_*, pollers)."""
+    activities = NudgeActivities(store, renderer or TemplateRenderer(), temporal=client)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=[plan_appointment_activity, activities.load_settings, activities.send_message],
+        activities=[*PLANNERS, activities.load_settings, activities.send_message],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
+        **tuning,
     )
 
 

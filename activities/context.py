@@ -7,7 +7,7 @@ from typing import Any
 
 from activities.models import SendMessageInput
 from domain.contacts import Contact
-from domain.events import Appointment
+from domain.events import Appointment, Balance, Invoice, Lesson
 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:
@@ -22,6 +22,39 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
     }
 
 
+def lesson_context(lesson: Lesson) -> dict[str, Any]:
+    return {
+        "id": lesson.lesson_id,
+        "starts_at": lesson.starts_at,
+        "ends_at": lesson.starts_at + timedelta(minutes=lesson.duration_minutes),
+        "duration_minutes": lesson.duration_minutes,
+        "teacher": lesson.teacher.model_dump(),
+        "join_url": lesson.join_url,
+        "trial": lesson.trial,
+        "student": {"name": lesson.student.name},
+    }
+
+
+def invoice_context(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.invoice_id,
+        "amount": invoice.amount,
+        "currency": invoice.currency,
+        "due_at": invoice.due_at,
+        "pay_url": invoice.pay_url,
+        "payer": {"name": invoice.contact.name},
+    }
+
+
+def balance_context(balance: Balance) -> dict[str, Any]:
+    return {
+        "account_id": balance.account_id,
+        "lessons_left": balance.lessons_left,
+        "pay_url": balance.pay_url,
+        "payer": {"name": balance.contact.name},
+    }
+
+
 def render_context(input: SendMessageInput, recipient: Contact, now: datetime) -> dict[str, Any]:
     context: dict[str, Any] = {
         "recipient": {"name": recipient.name, "locale": recipient.locale, "timezone": recipient.timezone},
@@ -31,4 +64,12 @@ def render_context(input: SendMessageInput, recipient: Contact, now: datetime) -
     if input.appointment is not None:
         context["appointment"] = appointment_context(input.appointment)
         context["patient"] = {"name": input.appointment.patient.name}
+    if input.lesson is not None:
+        context["lesson"] = lesson_context(input.lesson)
+    if input.invoice is not None:
+        context["invoice"] = invoice_context(input.invoice)
+    if input.balance is not None:
+        context["balance"] = balance_context(input.balance)
+    if input.chat is not None:
+        context["chat"] = input.chat.model_dump()
     return context

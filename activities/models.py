@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from domain.appointment import StepRecord
+from domain.chat import ChatSummary
 from domain.contacts import Channel
-from domain.events import Appointment, DomainEvent
-from domain.planning import PlannedMessage
+from domain.events import Appointment, Balance, DomainEvent, Invoice, Lesson
+from domain.planning import PlannedMessage, StepRecord
 from domain.settings import DEFAULT_CHANNEL_COSTS, TenantSettings
 
 
@@ -15,7 +15,9 @@ class LoadSettingsInput(BaseModel):
     tenant: str
 
 
-class PlanAppointmentInput(BaseModel):
+class PlanInput(BaseModel):
+    """Everything a lifecycle's planner needs; the same for every lifecycle."""
+
     events: list[DomainEvent] = Field(default_factory=list)
     settings: TenantSettings = Field(default_factory=TenantSettings)
     done: dict[str, StepRecord] = Field(default_factory=dict)
@@ -27,6 +29,12 @@ class SendMessageInput(BaseModel):
     subject: str
     message: PlannedMessage
     appointment: Appointment | None = None
+    lesson: Lesson | None = None
+    invoice: Invoice | None = None
+    balance: Balance | None = None
+    chat: ChatSummary | None = None
+    # Ask the workflow right before the provider call whether the message is still wanted.
+    guarded: bool = False
     default_locale: str = "en"
     channel_costs: dict[Channel, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
 

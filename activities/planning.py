@@ -1,13 +1,31 @@
-"""Planning as a local activity: local-time math runs outside the sandbox and lands in history."""
+"""Planning as local activities: local-time math runs outside the sandbox and lands in history."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from activities.models import PlanAppointmentInput
-from domain.appointment import AppointmentPlan, fold, plan_appointment
+from activities.models import PlanInput
+from domain import appointment, chat, lesson, payment
 
 
 @activity.defn(name="plan_appointment")
-async def plan_appointment_activity(input: PlanAppointmentInput) -> AppointmentPlan:
-    return plan_appointment(fold(input.events), input.settings, input.done)
+async def plan_appointment_activity(input: PlanInput) -> appointment.AppointmentPlan:
+    return appointment.plan_appointment(appointment.fold(input.events), input.settings, input.done)
+
+
+@activity.defn(name="plan_lesson")
+async def plan_lesson_activity(input: PlanInput) -> lesson.LessonPlan:
+    return lesson.plan_lesson(lesson.fold(input.events), input.settings, input.done)
+
+
+@activity.defn(name="plan_payment")
+async def plan_payment_activity(input: PlanInput) -> payment.PaymentPlan:
+    return payment.plan_payment(payment.fold(input.events), input.settings, input.done)
+
+
+@activity.defn(name="plan_chat")
+async def plan_chat_activity(input: PlanInput) -> chat.ChatPlan:
+    return chat.plan_chat(chat.fold(input.events), input.settings, input.done)
+
+
+PLANNERS = [plan_appointment_activity, plan_lesson_activity, plan_payment_activity, plan_chat_activity]

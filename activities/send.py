@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.context import render_context
@@ -25,8 +26,9 @@ from domain.deliveries import (
 from domain.planning import PlannedMessage
 from domain.routing import category_of, channel_order
 from domain.settings import TenantSettings
-from i18n import TemplateNotFound, TemplateRenderer, TemplateRenderError
+from i18n import RenderedMessage, TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
+from store.templates import TemplateError
 
 
 def _result(row: Delivery) -> SendMessageResult:
@@ -58,7 +60,9 @@ class NudgeActivities:
         store: Store,
         renderer: TemplateRenderer,
         adapters: Mapping[Channel, ChannelAdapter] | None = None,
+        temporal: Client | None = None,
     ) -> None:
+        self.temporal = temporal
         self.store = store
         self.renderer = renderer
         self.adapters = dict(adapters or {})
@@ -96,13 +100,29 @@ class NudgeActivities:
         if message.audience != "staff":
             recipient = await self.store.get_contact(input.tenant, recipient.id) or recipient
         order = channel_order(recipient, input.channel_costs, message.template)
+        if message.channels is not None:
+            order = [channel for channel in order if channel in message.channels]
+            if not order:
+                names = "/".join(channel.value for channel in message.channels)
+                return await self._finish(row, DeliveryStatus.SKIPPED, reason=f"not reachable on {names}")
         if not order:
             if category_of(message.template) in recipient.opted_out:
                 return await self._finish(
                     row, DeliveryStatus.SKIPPED, reason="recipient opted out of this category"
                 )
             order = [Channel.OUTBOX]
+        if input.guarded and not await self._still_wanted(input):
+            return await self._finish(
+                row, DeliveryStatus.SKIPPED, reason="no longer wanted: the lifecycle moved on"
+            )
         return await self._deliver(row, input, recipient, order, moment)
+
+    async def _still_wanted(self, input: SendMessageInput) -> bool:
+        """Ask the workflow itself, as late as possible: a payment or a read may have just arrived."""
+        if self.temporal is None:
+            return True
+        handle = self.temporal.get_workflow_handle(input.workflow_id)
+        return bool(await handle.query("wanted", input.message.step, result_type=bool))
 
     async def _deliver(
         self, row: Delivery, input: SendMessageInput, recipient: Contact, order: list[Channel], now: datetime
@@ -113,14 +133,7 @@ class NudgeActivities:
         last_reason = "no channel reached the recipient"
         for channel in order:
             try:
-                rendered = self.renderer.render(
-                    message.template,
-                    locale=recipient.locale,
-                    channel=channel.value,
-                    context=context,
-                    timezone=recipient.timezone,
-                    default_locale=input.default_locale,
-                )
+                rendered = await self._render(row, input, recipient, channel, context)
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.
                 return await self._finish(
@@ -164,6 +177,7 @@ class NudgeActivities:
                 DeliveryStatus.SENT,
                 channel=channel.value,
                 provider=receipt.provider,
+                reason=rendered.notice,
                 locale=rendered.locale,
                 body=rendered.body if rendered.subject is None else f"{rendered.subject}\n\n{rendered.body}",
                 attachments=attachments,
@@ -176,3 +190,43 @@ class NudgeActivities:
     async def _finish(self, row: Delivery, status: DeliveryStatus, **fields: Any) -> SendMessageResult:
         outcome = DeliveryOutcome(status=status, **fields)
         return _result(await self.store.finish_delivery(row.id, outcome))
+
+    async def _render(
+        self,
+        row: Delivery,
+        input: SendMessageInput,
+        recipient: Contact,
+        channel: Channel,
+        context: dict[str, Any],
+    ) -> RenderedMessage:
+        """The tenant's published version, read per send so a publish takes effect at once; if it
+        fails, the file default goes out instead and staff see the error."""
+        key = input.message.template
+        published = await self.store.published_templates(input.tenant, key)
+        overrides = [TemplateOverride(v.locale, v.channel, v.fields, v.id) for v in published]
+        args: dict[str, Any] = {
+            "locale": recipient.locale,
+            "channel": channel.value,
+            "context": context,
+            "timezone": recipient.timezone,
+            "default_locale": input.default_locale,
+        }
+        try:
+            return self.renderer.render(key, overrides=overrides, **args)
+        except TemplateRenderError as exc:
+            if exc.version_id is None:
+                raise  # the file default itself failed: nothing to fall back to
+            error = TemplateError(
+                id=0,
+                tenant=input.tenant,
+                key=key,
+                locale=exc.locale,
+                channel=exc.variant,
+                version_id=exc.version_id,
+                delivery_id=row.id,
+                error=str(exc),
+                at=datetime.now(UTC),
+            )
+            await self.store.record_template_error(error)
+            rendered = self.renderer.render(key, **args)
+            return rendered.model_copy(update={"notice": f"template: {exc}; sent the default text instead"})

@@ -8,7 +8,7 @@ SendError
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -22,15 +22,27 @@ class SendError(Exception):
 
 
 class RecipientUnreachable(SendError):
-    """The provider says this address cannot be reached; try the next channel."""
+    """The provider says this address cannot be reached; try the next channel.
+
+    `address` names the dead address (chat id, token, endpoint) so the router stops using it;
+    None when only this message was refused (a bad payload, an unapproved template).
+    """
+
+    def __init__(self, message: str, address: str | None = None, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.address = address
+        self.provider = provider
 
 
 class ProviderUnavailable(SendError):
     """The provider failed for now; retry after `retry_after` when it says so."""
 
-    def __init__(self, message: str, retry_after: timedelta | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: timedelta | None = None, provider: str | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.provider = provider
 
 
 class MessageExpired(SendError):
@@ -47,6 +59,12 @@ class OutgoingMessage(BaseModel):
     html: str | None = None
     buttons: list[str] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
+    # Set by the send activity: the delivery row (reply buttons carry a token of it), the template
+    # key and locale (WhatsApp templates are approved per name and language), and when it expires.
+    delivery_id: int | None = None
+    template: str | None = None
+    locale: str | None = None
+    expires_at: datetime | None = None
 
 
 class SendReceipt(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,8 +16,15 @@ from domain.events import (
     AppointmentRescheduled,
     DomainEvent,
     FeedbackSubmitted,
+    ordered,
 )
-from domain.planning import CalendarInvite, MessageFacts, PlannedMessage, offset_label, place, plan_reminders
+from domain.planning import (
+    CalendarInvite,
+    MessageFacts,
+    PlannedMessage,
+    Planner,
+    StepRecord,
+)
 from domain.quiet_hours import is_open, next_open
 from domain.settings import TenantSettings
 
@@ -69,13 +76,6 @@ class AppointmentView(BaseModel):
         if self.details is None:
             return None
         return self.details.starts_at + timedelta(minutes=self.details.duration_minutes)
-
-
-def ordered(events: list[DomainEvent]) -> list[DomainEvent]:
-    """Sequenced events by `sequence`, then unsequenced ones in arrival order."""
-    indexed = list(enumerate(events))
-    indexed.sort(key=lambda pair: (pair[1].sequence is None, pair[1].sequence or 0, pair[0]))
-    return [event for _, event in indexed]
 
 
 def _with_location_timezone(appointment: Appointment) -> Appointment:
@@ -169,16 +169,18 @@ def fold(events: list[DomainEvent]) -> AppointmentView:
     return view
 
 
-class StepRecord(BaseModel):
-    at: datetime
-    status: str
-
-
 class AppointmentPlan(BaseModel):
     view: AppointmentView
     messages: list[PlannedMessage] = Field(default_factory=list)
     # With nothing pending, the lifecycle ends at this moment unless another event arrives.
     close_at: datetime
+
+    @property
+    def status(self) -> str:
+        return self.view.status.value
+
+    def send_fields(self) -> dict[str, Any]:
+        return {"appointment": self.view.details}
 
 
 def is_urgent_booking(view: AppointmentView, settings: TenantSettings) -> bool:
@@ -191,14 +193,14 @@ def is_urgent_booking(view: AppointmentView, settings: TenantSettings) -> bool:
     return view.details.starts_at <= opening + settings.early_booking_window
 
 
-class _Planner:
+class _Planner(Planner):
     def __init__(self, view: AppointmentView, settings: TenantSettings, done: dict[str, StepRecord]) -> None:
         assert view.details is not None
-        self.view, self.settings, self.done = view, settings, done
+        super().__init__(settings, done, staff_timezone=view.details.location.timezone)
+        self.view = view
         self.details = view.details
         self.patient: Contact = view.details.patient
         self.starts_at = view.details.starts_at
-        self.messages: list[PlannedMessage] = []
 
     def to_patient(
         self,
@@ -212,51 +214,18 @@ class _Planner:
         facts: MessageFacts | None = None,
         invite: CalendarInvite | None = None,
     ) -> None:
-        send_at, reason = (due, None)
-        if quiet:
-            send_at, reason = place(
-                due, self.patient, self.settings.quiet_hours, deadline=deadline, not_before=due
-            )
-        self.messages.append(
-            PlannedMessage(
-                step=step,
-                template=template,
-                audience="patient",
-                recipient=self.patient,
-                send_at=send_at,
-                expires_at=expires_at,
-                skip_reason=reason,
-                facts=facts or MessageFacts(),
-                invite=invite,
-            )
+        self.to_contact(
+            step,
+            template,
+            "patient",
+            self.patient,
+            due,
+            deadline=deadline,
+            expires_at=expires_at,
+            quiet=quiet,
+            facts=facts,
+            invite=invite,
         )
-
-    def to_staff(
-        self,
-        step: str,
-        template: str,
-        due: datetime,
-        *,
-        urgent: bool = False,
-        expires_at: datetime | None = None,
-        facts: MessageFacts | None = None,
-    ) -> None:
-        # Staff read alerts in business hours; an urgent one goes at once.
-        send_at = (
-            due if urgent else next_open(due, self.settings.business_hours, self.details.location.timezone)
-        )
-        for staff in self.settings.staff_recipients:
-            self.messages.append(
-                PlannedMessage(
-                    step=f"{step}/{staff.id}",
-                    template=template,
-                    audience="staff",
-                    recipient=staff,
-                    send_at=send_at,
-                    expires_at=expires_at,
-                    facts=facts or MessageFacts(urgent=urgent),
-                )
-            )
 
     def invite(self, *, cancelled: bool = False) -> CalendarInvite:
         d = self.details
@@ -270,10 +239,6 @@ class _Planner:
             sequence=self.view.schedule_version,
             cancelled=cancelled,
         )
-
-    def sent(self, step: str) -> bool:
-        record = self.done.get(step)
-        return record is not None and record.status not in ("skipped", "failed")
 
 
 def plan_appointment(
@@ -358,7 +323,7 @@ def _plan_pending(p: _Planner) -> None:
 
 
 def _plan_confirmed(p: _Planner) -> None:
-    view, settings, starts_at = p.view, p.settings, p.starts_at
+    view, starts_at = p.view, p.starts_at
     assert view.confirmed_at is not None and view.schedule_known_at is not None
     p.to_patient(
         "confirmed",
@@ -381,31 +346,15 @@ def _plan_confirmed(p: _Planner) -> None:
             invite=p.invite(),
             facts=MessageFacts(previous_starts_at=view.previous_starts_at),
         )
-    known_at = max(view.schedule_known_at, view.confirmed_at)
-    reminders = plan_reminders(
-        starts_at,
-        settings.reminder_offsets,
-        tz=p.patient.timezone,
-        quiet=settings.quiet_hours,
-        known_at=known_at,
+    p.reminders(
+        "visit_reminder",
+        "patient",
+        p.patient,
+        starts_at=starts_at,
+        known_at=max(view.schedule_known_at, view.confirmed_at),
+        version=version,
+        cancel_reason="the patient said they cannot come" if view.attendance == "declined" else None,
     )
-    for reminder in reminders:
-        reason = reminder.skip_reason
-        if reason is None and view.attendance == "declined":
-            reason = "the patient said they cannot come"
-        send_at = reminder.send_at if reminder.send_at is not None else known_at
-        p.messages.append(
-            PlannedMessage(
-                step=f"reminder-{offset_label(reminder.offset)}-v{version}",
-                template="visit_reminder",
-                audience="patient",
-                recipient=p.patient,
-                send_at=send_at if reason is None else known_at,
-                expires_at=min(send_at + settings.max_lateness, starts_at),
-                skip_reason=reason,
-                facts=MessageFacts(offset=reminder.offset),
-            )
-        )
     if view.attendance == "declined" and view.attendance_at is not None:
         p.to_staff(
             "attendance_declined", "staff_attendance_declined", view.attendance_at, expires_at=starts_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,6 +54,10 @@ class Contact(BaseModel):
     webpush_subscriptions: list[dict[str, Any]] = Field(default_factory=list)
     preferred_channels: list[Channel] = Field(default_factory=list)
     opted_out: list[str] = Field(default_factory=list)
+    # Learned by the engine from provider callbacks, not sent by the backend: when the WhatsApp
+    # customer-service window closes, and addresses a provider called dead ("telegram:<chat id>").
+    whatsapp_window_until: datetime | None = None
+    dead_addresses: list[str] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

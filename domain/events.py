@@ -202,3 +202,10 @@ class DomainEvent(BaseModel):
 
     def parsed(self) -> _Data:
         return EVENT_DATA[self.type].model_validate(self.data)
+
+
+def ordered(events: list[DomainEvent]) -> list[DomainEvent]:
+    """Sequenced events by `sequence`, then unsequenced ones in arrival order."""
+    indexed = list(enumerate(events))
+    indexed.sort(key=lambda pair: (pair[1].sequence is None, pair[1].sequence or 0, pair[0]))
+    return [event for _, event in indexed]

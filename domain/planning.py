@@ -7,11 +7,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from domain.contacts import Contact
-from domain.quiet_hours import before_by, fit_quiet_hours
-from domain.settings import DailyWindow
+from domain.contacts import Channel, Contact
+from domain.quiet_hours import before_by, fit_quiet_hours, next_open
+from domain.settings import DailyWindow, TenantSettings
 
 Audience = Literal["patient", "staff", "student", "guardian", "payer", "contact"]
+
+
+class StepRecord(BaseModel):
+    """A step a lifecycle has done: when, and whether it was sent, skipped or failed."""
+
+    at: datetime
+    status: str
 
 
 class CalendarInvite(BaseModel):
@@ -37,6 +44,9 @@ class MessageFacts(BaseModel):
     cancelled_by: str | None = None
     rating: int | None = None
     comment: str = ""
+    unread: int | None = None
+    nudge: int | None = None
+    nudges: int | None = None
 
 
 class PlannedMessage(BaseModel):
@@ -52,6 +62,8 @@ class PlannedMessage(BaseModel):
     skip_reason: str | None = None
     facts: MessageFacts = Field(default_factory=MessageFacts)
     invite: CalendarInvite | None = None
+    # Only these channels may carry it (a chat escalation's push step); None means any.
+    channels: list[Channel] | None = None
 
 
 def offset_label(offset: timedelta) -> str:
@@ -132,3 +144,110 @@ def place(
 def first_pending(steps: list[PlannedMessage], done: set[str]) -> datetime | None:
     pending = [step.send_at for step in steps if step.step not in done]
     return min(pending) if pending else None
+
+
+class Planner:
+    """Collects a lifecycle's planned messages, each placed in its recipient's allowed hours."""
+
+    def __init__(self, settings: TenantSettings, done: dict[str, StepRecord], *, staff_timezone: str) -> None:
+        self.settings, self.done, self.staff_timezone = settings, done, staff_timezone
+        self.messages: list[PlannedMessage] = []
+
+    def sent(self, step: str) -> bool:
+        record = self.done.get(step)
+        return record is not None and record.status not in ("skipped", "failed")
+
+    def to_contact(
+        self,
+        step: str,
+        template: str,
+        audience: Audience,
+        recipient: Contact,
+        due: datetime,
+        *,
+        deadline: datetime | None,
+        expires_at: datetime | None,
+        quiet: bool = True,
+        facts: MessageFacts | None = None,
+        invite: CalendarInvite | None = None,
+        channels: list[Channel] | None = None,
+    ) -> None:
+        send_at, reason = (due, None)
+        if quiet:
+            send_at, reason = place(
+                due, recipient, self.settings.quiet_hours, deadline=deadline, not_before=due
+            )
+        self.messages.append(
+            PlannedMessage(
+                step=step,
+                template=template,
+                audience=audience,
+                recipient=recipient,
+                send_at=send_at,
+                expires_at=expires_at,
+                skip_reason=reason,
+                facts=facts or MessageFacts(),
+                invite=invite,
+                channels=channels,
+            )
+        )
+
+    def to_staff(
+        self,
+        step: str,
+        template: str,
+        due: datetime,
+        *,
+        urgent: bool = False,
+        expires_at: datetime | None = None,
+        facts: MessageFacts | None = None,
+    ) -> None:
+        # Staff read alerts in business hours; an urgent one goes at once.
+        send_at = due if urgent else next_open(due, self.settings.business_hours, self.staff_timezone)
+        for staff in self.settings.staff_recipients:
+            self.messages.append(
+                PlannedMessage(
+                    step=f"{step}/{staff.id}",
+                    template=template,
+                    audience="staff",
+                    recipient=staff,
+                    send_at=send_at,
+                    expires_at=expires_at,
+                    facts=facts or MessageFacts(urgent=urgent),
+                )
+            )
+
+    def reminders(
+        self,
+        template: str,
+        audience: Audience,
+        recipient: Contact,
+        *,
+        starts_at: datetime,
+        known_at: datetime,
+        version: int,
+        suffix: str = "",
+        cancel_reason: str | None = None,
+    ) -> None:
+        """The tenant's reminders before `starts_at`, stale ones skipped with their reason."""
+        for reminder in plan_reminders(
+            starts_at,
+            self.settings.reminder_offsets,
+            tz=recipient.timezone,
+            quiet=self.settings.quiet_hours,
+            known_at=known_at,
+        ):
+            reason = reminder.skip_reason or cancel_reason
+            send_at = reminder.send_at if reason is None and reminder.send_at is not None else known_at
+            self.messages.append(
+                PlannedMessage(
+                    step=f"reminder-{offset_label(reminder.offset)}-v{version}{suffix}",
+                    template=template,
+                    audience=audience,
+                    recipient=recipient,
+                    send_at=send_at,
+                    expires_at=min(send_at + self.settings.max_lateness, starts_at),
+                    skip_reason=reason,
+                    facts=MessageFacts(offset=reminder.offset),
+                )
+            )

@@ -60,6 +60,15 @@ class TenantSettings(BaseModel):
     low_rating_threshold: int = Field(default=3, ge=1, le=5)
     # How late a planned message may still go out (worker down, provider outage).
     max_lateness: timedelta = Field(default_factory=lambda: _hours(1))
+    # Payment nudges after the due date (invoices) or after the low-balance event; then a manager.
+    payment_nudge_offsets: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(0), timedelta(days=3), timedelta(days=7)]
+    )
+    payment_escalation_delay: timedelta = Field(default_factory=lambda: timedelta(days=1))
+    # Unread chat message: push after the first delay, SMS after the second; idle conversations end.
+    chat_push_delay: timedelta = Field(default_factory=lambda: timedelta(seconds=5))
+    chat_sms_delay: timedelta = Field(default_factory=lambda: timedelta(minutes=10))
+    chat_idle_close: timedelta = Field(default_factory=lambda: timedelta(days=1))
     staff_recipients: list[Contact] = Field(default_factory=list)
     channel_costs: dict[Channel, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
     # Provider credentials by reference: names of environment variables, never the secrets.
@@ -84,7 +93,26 @@ class TenantSettings(BaseModel):
             raise ValueError("reminder offsets must be distinct")
         return sorted(value, reverse=True)
 
+    @field_validator("payment_nudge_offsets")
+    @classmethod
+    def _nudges(cls, value: list[timedelta]) -> list[timedelta]:
+        if not value:
+            raise ValueError("at least one nudge is needed")
+        if any(offset < timedelta(0) for offset in value) or len(set(value)) != len(value):
+            raise ValueError("nudge offsets must be distinct durations after the due date")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _chat_steps_in_order(self) -> TenantSettings:
+        if self.chat_sms_delay <= self.chat_push_delay:
+            raise ValueError("chat_sms_delay must be longer than chat_push_delay")
+        return self
+
     @field_validator(
+        "payment_escalation_delay",
+        "chat_push_delay",
+        "chat_sms_delay",
+        "chat_idle_close",
         "early_booking_window",
         "confirmation_sla",
         "feedback_delay",

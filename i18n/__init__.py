@@ -10,6 +10,7 @@ from i18n.render import (
     TEMPLATES_ROOT,
     RenderedMessage,
     TemplateNotFound,
+    TemplateOverride,
     TemplateRenderer,
     TemplateRenderError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "TEMPLATE_KEYS",
     "RenderedMessage",
     "TemplateNotFound",
+    "TemplateOverride",
     "TemplateRenderError",
     "TemplateRenderer",
     "locale_chain",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ DEFAULT_VARIANT = "default"
 TEXT_FIELDS = ("subject", "title", "body", "html")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _LEFTOVERS = ("{{", "}}", "{%", "%}")
+MAX_PUBLISHED_CACHED = 2_000
 # Characters Babel puts in times and numbers ("10:00\u202fAM", "1\xa0500") that would push an
 # otherwise GSM-7 SMS into UCS-2 and halve its length.
 _SMS_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
@@ -36,6 +37,22 @@ class RenderedMessage(BaseModel):
     body: str
     html: str | None = None
     buttons: list[str] = Field(default_factory=list)
+    version_id: int | None = None  # the published version from the store, None for the file
+    notice: str | None = None  # why a published version was passed over for the file default
+
+
+@dataclass(frozen=True)
+class TemplateOverride:
+    """A tenant's published variant: replaces the file's table of the same locale and channel.
+
+    `version_id` keys the compiled-template cache (a published version never changes); None means an
+    unsaved draft (the editor's preview), compiled afresh every time.
+    """
+
+    locale: str
+    channel: str
+    fields: Mapping[str, Any]
+    version_id: int | None = None
 
 
 class TemplateNotFound(LookupError):
@@ -46,20 +63,31 @@ class TemplateRenderError(Exception):
     """The template exists but cannot produce a whole message; `str()` is one line for staff."""
 
     def __init__(
-        self, message: str, *, template: str, locale: str, variant: str, line: int | None = None
+        self,
+        message: str,
+        *,
+        template: str,
+        locale: str,
+        variant: str,
+        line: int | None = None,
+        version_id: int | None = None,
     ) -> None:
-        where = f"{template}/{locale}.toml [{variant}]" + (f" line {line}" if line else "")
+        source = f"{locale}.toml" if version_id is None else f"{locale} published #{version_id}"
+        where = f"{template}/{source} [{variant}]" + (f" line {line}" if line else "")
         super().__init__(f"{where}: {message}")
         self.template = template
         self.locale = locale
         self.variant = variant
         self.line = line
+        self.version_id = version_id
+        self.message = message
 
 
 @dataclass
 class _File:
     stamp: tuple[int, int]  # (mtime_ns, size): an edit on disk makes a new stamp
     tables: dict[str, Any]
+    version_id: int | None = None  # set when the tables come from the store, not from a file
     compiled: dict[tuple[str, str], Template] = field(default_factory=dict)
 
 
@@ -72,6 +100,7 @@ class TemplateRenderer:
         self._text_env = make_environment(autoescape=False)
         self._html_env = make_environment(autoescape=True)
         self._files: dict[Path, _File] = {}
+        self._published: dict[int, _File] = {}
 
     def available(self) -> dict[str, list[str]]:
         """Template key -> the locales that have a file for it."""
@@ -89,11 +118,15 @@ class TemplateRenderer:
         context: Mapping[str, Any],
         timezone: str,
         default_locale: str = "en",
+        overrides: Sequence[TemplateOverride] = (),
     ) -> RenderedMessage:
+        """The whole message; `overrides` (the tenant's published variants) win over the files."""
         if not _KEY.match(key):
             raise TemplateNotFound(f"not a template key: {key!r}")
         check_timezone(timezone)
-        used, variant, loaded = self._find(key, locale_chain(locale, default_locale), str(channel))
+        published = {(normalize_tag(o.locale), o.channel): o for o in overrides}
+        chain = locale_chain(locale, default_locale)
+        used, variant, loaded = self._find(key, chain, str(channel), published)
         table = loaded.tables[variant]
         # Dates follow the recipient's own locale (en-US: 12-hour) when the text is in their language.
         fmt_locale = normalize_tag(locale) if language_of(locale) == language_of(used) else used
@@ -120,18 +153,39 @@ class TemplateRenderer:
             body=out["body"],
             html=out.get("html"),
             buttons=buttons,
+            version_id=loaded.version_id,
         )
 
-    def _find(self, key: str, chain: list[str], channel: str) -> tuple[str, str, _File]:
+    def _find(
+        self, key: str, chain: list[str], channel: str, published: Mapping[tuple[str, str], TemplateOverride]
+    ) -> tuple[str, str, _File]:
         for candidate in chain:
             path = self.root / key / f"{candidate}.toml"
-            if not path.is_file():
-                continue
-            loaded = self._load(key, candidate, path)
+            loaded = self._load(key, candidate, path) if path.is_file() else None
             for variant in (channel, DEFAULT_VARIANT):
-                if variant in loaded.tables:
+                override = published.get((candidate, variant))
+                if override is not None:
+                    return candidate, variant, self._load_override(key, override, variant)
+                if loaded is not None and variant in loaded.tables:
                     return candidate, variant, loaded
         raise TemplateNotFound(f"no template {key!r} for channel {channel!r} in any of {chain}")
+
+    def _load_override(self, key: str, override: TemplateOverride, variant: str) -> _File:
+        cached = self._published.get(override.version_id) if override.version_id is not None else None
+        if cached is not None:
+            return cached
+        table = dict(override.fields)
+        problem = _table_problem(table)
+        if problem:
+            raise TemplateRenderError(
+                problem, template=key, locale=override.locale, variant=variant, version_id=override.version_id
+            )
+        loaded = _File(stamp=(0, 0), tables={variant: table}, version_id=override.version_id)
+        if override.version_id is not None:
+            if len(self._published) >= MAX_PUBLISHED_CACHED:
+                self._published.clear()  # rare: a whole cache of versions; recompiling is cheap enough
+            self._published[override.version_id] = loaded
+        return loaded
 
     def _load(self, key: str, locale: str, path: Path) -> _File:
         stat = path.stat()
@@ -185,11 +239,16 @@ class TemplateRenderer:
                 locale=locale,
                 variant=variant,
                 line=error_line(exc, filename),
+                version_id=loaded.version_id,
             ) from exc
         leftover = next((mark for mark in _LEFTOVERS if mark in text), None)
         if leftover:
             raise TemplateRenderError(
-                f"{name}: output still contains {leftover!r}", template=key, locale=locale, variant=variant
+                f"{name}: output still contains {leftover!r}",
+                template=key,
+                locale=locale,
+                variant=variant,
+                version_id=loaded.version_id,
             )
         return text
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome
 from domain.settings import TenantSettings
-from store import deliveries, tenants
+from store import deliveries, staff, templates, tenants
 from store import events as _events
 from store.engine import make_async_engine
 from store.records import DeliveryAttempt, InboundEventKey
+from store.staff import Role, StaffUser
+from store.templates import TemplateError, TemplateVersion
 
 
 class Store:
@@ -119,3 +122,67 @@ class Store:
     async def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
         async with self._sessions() as session:
             return await deliveries.list_attempts(session, delivery_id)
+
+    # Templates edited by staff (store/templates.py)
+
+    async def save_template_draft(
+        self, tenant: str, key: str, locale: str, channel: str, fields: dict[str, Any], author: str
+    ) -> TemplateVersion:
+        async with self._sessions.begin() as session:
+            return await templates.save_draft(session, tenant, key, locale, channel, fields, author)
+
+    async def publish_template(self, tenant: str, version_id: int, by: str) -> TemplateVersion:
+        async with self._sessions.begin() as session:
+            return await templates.publish(session, tenant, version_id, by)
+
+    async def rollback_template(self, tenant: str, version_id: int, by: str) -> TemplateVersion:
+        async with self._sessions.begin() as session:
+            return await templates.rollback(session, tenant, version_id, by)
+
+    async def template_version(self, tenant: str, version_id: int) -> TemplateVersion:
+        async with self._sessions() as session:
+            return await templates.get_version(session, tenant, version_id)
+
+    async def template_history(
+        self, tenant: str, key: str, locale: str, channel: str
+    ) -> list[TemplateVersion]:
+        async with self._sessions() as session:
+            return await templates.history(session, tenant, key, locale, channel)
+
+    async def published_templates(self, tenant: str, key: str | None = None) -> list[TemplateVersion]:
+        async with self._sessions() as session:
+            return await templates.published(session, tenant, key)
+
+    async def latest_templates(self, tenant: str) -> list[TemplateVersion]:
+        async with self._sessions() as session:
+            return await templates.latest(session, tenant)
+
+    async def record_template_error(self, error: TemplateError) -> None:
+        async with self._sessions.begin() as session:
+            await templates.record_error(session, error)
+
+    async def template_errors(self, tenant: str, limit: int = 100) -> list[TemplateError]:
+        async with self._sessions() as session:
+            return await templates.list_errors(session, tenant, limit)
+
+    # Staff users (store/staff.py)
+
+    async def create_staff(self, email: str, tenant: str, role: Role, password: str) -> StaffUser:
+        async with self._sessions.begin() as session:
+            return await staff.create_staff(session, email, tenant, role, password)
+
+    async def ensure_staff(self, email: str, tenant: str, role: Role, password: str) -> None:
+        async with self._sessions.begin() as session:
+            await staff.ensure_staff(session, email, tenant, role, password)
+
+    async def authenticate_staff(self, email: str, password: str) -> StaffUser | None:
+        async with self._sessions.begin() as session:
+            return await staff.authenticate(session, email, password)
+
+    async def get_staff(self, user_id: int) -> StaffUser | None:
+        async with self._sessions() as session:
+            return await staff.get_staff(session, user_id)
+
+    async def list_staff(self, tenant: str) -> list[StaffUser]:
+        async with self._sessions() as session:
+            return await staff.list_staff(session, tenant)

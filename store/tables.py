@@ -162,3 +162,67 @@ def insert_for(session: AsyncSession, table: type[Base]) -> postgresql.Insert | 
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+class TemplateVersionRow(Base):
+    """One saved text of a template variant; tenant "*" holds the defaults every tenant falls back to."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (
+        UniqueConstraint("tenant", "key", "locale", "channel", "version"),
+        Index("ix_template_versions_tenant_key", "tenant", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[dict[str, Any]]
+    author: Mapped[str] = mapped_column(String(320))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class PublishedTemplateRow(Base):
+    """Which version of a variant is live: one row per tenant, key, locale and channel."""
+
+    __tablename__ = "published_templates"
+
+    tenant: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(50), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id", ondelete="CASCADE"))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TemplateErrorRow(Base):
+    """A published template that failed at send time; the message went out with the file default."""
+
+    __tablename__ = "template_errors"
+    __table_args__ = (Index("ix_template_errors_tenant_at", "tenant", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(50))
+    version_id: Mapped[int | None] = mapped_column(Integer)
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffUserRow(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
-from domain.appointment import AppointmentView, StepRecord
+from domain.appointment import AppointmentView
 from domain.events import DomainEvent
-from domain.planning import PlannedMessage
+from domain.planning import PlannedMessage, StepRecord
 from domain.settings import TenantSettings
 
 
-class AppointmentWorkflowInput(BaseModel):
+class LifecycleInput(BaseModel):
+    """Every lifecycle workflow's input; continue-as-new carries events and done steps over."""
+
     tenant: str
-    appointment_id: str
-    # Carried over on continue-as-new: the events applied so far and the steps already done.
+    aggregate_id: str
+    # Which lifecycle when one workflow type serves two (`invoice` or `balance` payments).
+    kind: str = ""
     events: list[DomainEvent] = Field(default_factory=list)
     done: dict[str, StepRecord] = Field(default_factory=dict)
     settings: TenantSettings | None = None
+    # Tests shrink this to see continue-as-new happen; production relies on the server's suggestion.
+    history_limit: int | None = None
 
 
-class AppointmentState(BaseModel):
+class LifecycleState(BaseModel):
     """The `state` query: what is true now and what is still planned."""
 
     status: str
-    view: AppointmentView | None = None
     planned: list[PlannedMessage] = Field(default_factory=list)
     done: dict[str, StepRecord] = Field(default_factory=dict)
     events: int = 0
     closed: bool = False
+    summary: dict[str, Any] = Field(default_factory=dict)
 
 
-class AppointmentResult(BaseModel):
+class AppointmentState(LifecycleState):
+    view: AppointmentView | None = None
+
+
+class LifecycleResult(BaseModel):
     status: str
     sent: int = 0
     skipped: int = 0

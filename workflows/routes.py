@@ -10,12 +10,26 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.events import DomainEvent, FeedbackSubmitted
-from workflows.appointment import AppointmentWorkflow, workflow_id
-from workflows.inputs import AppointmentWorkflowInput
+from domain.events import Balance, ChatMessage, DomainEvent, FeedbackSubmitted, Invoice
+from workflows.appointment import AppointmentWorkflow
+from workflows.chat import ChatEscalationWorkflow
+from workflows.inputs import LifecycleInput
+from workflows.lesson import LessonWorkflow
+from workflows.payment import PaymentWorkflow
 
 # Types that only update the store (contacts) and start no lifecycle.
 STORE_ONLY = frozenset({"contact.updated"})
+
+# kind -> workflow run method; the workflow id is always `{kind}:{tenant}:{aggregate_id}`.
+WORKFLOWS: dict[str, Any] = {
+    "appointment": AppointmentWorkflow.run,
+    "lesson": LessonWorkflow.run,
+    "invoice": PaymentWorkflow.run,
+    "balance": PaymentWorkflow.run,
+    "chat": ChatEscalationWorkflow.run,
+}
+# An appointment or lesson that ended stays ended; a balance or a chat may begin a new episode.
+REUSABLE = frozenset({"balance", "chat", "invoice"})
 
 
 @dataclass(frozen=True)
@@ -24,32 +38,49 @@ class Route:
     aggregate_id: str
     workflow_id: str
     run: Any
-    input: BaseModel
-
-
-def route(tenant: str, event_type: str, data: BaseModel) -> Route | None:
-    """The owning lifecycle, or None when no lifecycle of this version handles the type."""
-    family = event_type.split(".")[0]
-    appointment_id: str | None = None
-    if family in ("appointment", "attendance"):
-        appointment_id = str(getattr(data, "appointment_id"))  # noqa: B009 - every such type has it
-    elif isinstance(data, FeedbackSubmitted) and data.subject_kind == "appointment":
-        appointment_id = data.subject_id
-    if appointment_id is None:
-        return None
-    return Route(
-        kind="appointment",
-        aggregate_id=appointment_id,
-        workflow_id=workflow_id(tenant, appointment_id),
-        run=AppointmentWorkflow.run,
-        input=AppointmentWorkflowInput(tenant=tenant, appointment_id=appointment_id),
-    )
+    input: LifecycleInput
+    reuse: WorkflowIDReusePolicy
 
 
 def workflow_for(kind: str, tenant: str, aggregate_id: str) -> str | None:
-    if kind == "appointment":
-        return workflow_id(tenant, aggregate_id)
+    return f"{kind}:{tenant}:{aggregate_id}" if kind in WORKFLOWS else None
+
+
+def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
+    family = event_type.split(".")[0]
+    if family in ("appointment", "attendance"):
+        return "appointment", str(getattr(data, "appointment_id"))  # noqa: B009 - every such type has it
+    if family == "lesson":
+        return "lesson", str(getattr(data, "lesson_id"))  # noqa: B009
+    if isinstance(data, FeedbackSubmitted):
+        return data.subject_kind, data.subject_id
+    if isinstance(data, Invoice):
+        return "invoice", data.invoice_id
+    if isinstance(data, Balance):
+        return "balance", data.account_id
+    if isinstance(data, ChatMessage):
+        return "chat", data.conversation_id
     return None
+
+
+def route(tenant: str, event_type: str, data: BaseModel) -> Route | None:
+    """The owning lifecycle, or None when no lifecycle handles the type (contacts)."""
+    owner = _owner(event_type, data)
+    if owner is None:
+        return None
+    kind, aggregate_id = owner
+    return Route(
+        kind=kind,
+        aggregate_id=aggregate_id,
+        workflow_id=f"{kind}:{tenant}:{aggregate_id}",
+        run=WORKFLOWS[kind],
+        input=LifecycleInput(tenant=tenant, aggregate_id=aggregate_id, kind=kind),
+        reuse=(
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            if kind in REUSABLE
+            else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        ),
+    )
 
 
 async def signal_with_start(
@@ -65,7 +96,7 @@ async def signal_with_start(
                 task_queue=task_queue,
                 start_signal="event",
                 start_signal_args=[event],
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_reuse_policy=target.reuse,
             )
         except WorkflowAlreadyStartedError:
             return False

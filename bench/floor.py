@@ -1,0 +1,83 @@
+"""The bare Temporal floor: a no-op workflow for ingest, a sleep-then-one-activity workflow for reminders.
+
+`python -m bench.floor` runs their worker as its own process, as the product's worker runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+
+@workflow.defn(name="FloorNoop")
+class FloorNoop:
+    """Takes the signal it was started with and ends: what signal-with-start costs with nothing to do."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    @workflow.signal
+    def event(self, payload: str) -> None:
+        self.events += 1
+
+    @workflow.run
+    async def run(self, name: str) -> int:
+        await workflow.wait_condition(lambda: self.events > 0)
+        return self.events
+
+
+@activity.defn(name="floor_record")
+async def floor_record(key: str) -> None:
+    # One line a run, appended: a second line for a key is a duplicate, a missing one a miss.
+    with Path(os.environ.get("BENCH_FLOOR_RECORD_FILE", os.devnull)).open("a") as out:
+        out.write(f"{key} {time.time():.6f}\n")
+
+
+@workflow.defn(name="FloorReminder")
+class FloorReminder:
+    """Sleeps until the planned moment, then runs one no-op activity."""
+
+    @workflow.run
+    async def run(self, key: str, due_epoch: float) -> None:
+        due = datetime.fromtimestamp(due_epoch, UTC)
+        wait = due - workflow.now()
+        if wait > timedelta(0):
+            await workflow.sleep(wait)
+        await workflow.execute_activity(
+            floor_record, key, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+async def main(address: str, task_queue: str) -> None:
+    # Run as __main__, this module is imported again by name so the sandbox can find the workflows.
+    from bench import floor
+
+    client = await Client.connect(address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client, task_queue=task_queue, workflows=[floor.FloorNoop, floor.FloorReminder], activities=[floor.floor_record]
+    )
+    async with worker:
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--record-file", required=True)
+    args = parser.parse_args()
+    os.environ["BENCH_FLOOR_RECORD_FILE"] = args.record_file
+    asyncio.run(main(args.address, args.task_queue))

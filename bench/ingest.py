@@ -1,0 +1,111 @@
+"""Ingest: N events over HTTP to POST /v1/events with C clients, beside the floor of bare signal-with-start.
+
+The floor sends the same number of signal-with-start calls of a no-op workflow straight to Temporal,
+with the same concurrency and a payload of the same size, to a worker that runs that no-op workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench.appointments import STRUCTURED, confirmed
+from bench.report import Report, spread
+from bench.stack import Stack
+
+WARMUP = 20
+
+
+async def drive(count: int, clients: int, call: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Run call(0..count-1) on `clients` concurrent loops; (events/s, latencies in seconds)."""
+    latencies: list[float] = []
+    next_index = iter(range(count))
+
+    async def client_loop() -> None:
+        for index in next_index:
+            began = time.perf_counter()
+            await call(index)
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    return count / (time.perf_counter() - began), latencies
+
+
+async def floor(stack: Stack, events: list[dict[str, Any]], clients: int, run: str) -> tuple[float, list[float]]:
+    worker = stack.start_floor_worker(stack.dir / "floor-ingest.txt")
+    queue = f"{stack.task_queue}-floor"
+    await stack.wait_polling(worker, queue)
+    payloads = [json.dumps(e) for e in events]
+
+    async def call(index: int) -> None:
+        await stack.client.start_workflow(
+            "FloorNoop",
+            f"{run}-{index}",
+            id=f"floor:{run}:{index}",
+            task_queue=queue,
+            start_signal="event",
+            start_signal_args=[payloads[index % len(payloads)]],
+        )
+
+    await drive(min(WARMUP, len(events)), clients, lambda i: call(len(events) + i))
+    result = await drive(len(events), clients, call)
+    worker.terminate()
+    return result
+
+
+async def product(stack: Stack, events: list[dict[str, Any]], clients: int) -> tuple[float, list[float]]:
+    await stack.start_api()
+    await stack.wait_polling(stack.start_worker())
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
+        bodies = [json.dumps(e) for e in events]
+
+        async def call(index: int) -> None:
+            response = await http.post("/v1/events", headers=STRUCTURED, content=bodies[index])
+            if response.status_code != 202:
+                raise RuntimeError(f"POST /v1/events answered {response.status_code}: {response.text[:300]}")
+
+        warmup = [json.dumps(e) for e in make_events(min(WARMUP, len(events)), "warmup")]
+
+        async def warm(index: int) -> None:
+            await http.post("/v1/events", headers=STRUCTURED, content=warmup[index])
+
+        await drive(len(warmup), clients, warm)
+        return await drive(len(events), clients, call)
+
+
+def make_events(count: int, prefix: str) -> list[dict[str, Any]]:
+    # Three days ahead: each event sends its confirmation now and nothing else within the run.
+    starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    return [confirmed(f"{prefix}-{i}", starts_at) for i in range(count)]
+
+
+async def run(events: int = 1000, clients: int = 16, tuning: dict[str, Any] | None = None) -> Report:
+    report = Report("ingest", {"events": events, "clients": clients, "tuning": tuning or {}})
+    batch = make_events(events, "ingest")
+    async with Stack(tuning=tuning) as stack:
+        floor_rate, floor_lat = await floor(stack, batch, clients, "ingest")
+        rate, lat = await product(stack, batch, clients)
+    rows = [
+        ["bare signal-with-start (floor)", events, clients, round(floor_rate, 1), *_ms(floor_lat).values()],
+        ["POST /v1/events (nudgeflow)", events, clients, round(rate, 1), *_ms(lat).values()],
+    ]
+    report.add(
+        f"Ingest: {events} appointment.confirmed events, {clients} concurrent clients",
+        ["path", "events", "clients", "events/s", "p50 ms", "p99 ms", "max ms"],
+        rows,
+    )
+    report.add("Ingest ratio", ["nudgeflow / floor"], [[round(rate / floor_rate, 2)]])
+    report.note("one event per request (structured mode); the worker runs and sends confirmations meanwhile")
+    return report
+
+
+def _ms(latencies: list[float]) -> dict[str, float | None]:
+    return {k: None if v is None else round(v * 1000, 1) for k, v in spread(latencies).items()}

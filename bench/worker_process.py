@@ -1,0 +1,33 @@
+"""`python -m bench.worker_process`: worker.py's main, with the worker tuning a benchmark asks for."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+
+from config import get_settings
+from store import Store
+from worker import build_worker
+from workflows.client import connect
+
+
+async def main(tuning: dict[str, int]) -> None:
+    settings = get_settings()
+    store = Store(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, store, settings.task_queue, **tuning)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        await stop.wait()
+    await store.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tuning", default="{}", help="keyword arguments of build_worker, as JSON")
+    asyncio.run(main(json.loads(parser.parse_args().tuning)))

@@ -1,0 +1,54 @@
+"""The HTTP side every provider adapter shares: one client, and transport trouble as transient."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from channels.base import ProviderUnavailable, RecipientUnreachable, SendError
+
+
+def make_client(timeout: float, **kwargs: Any) -> httpx.AsyncClient:
+    # Connecting gets less than the whole budget: an unreachable host should fail fast.
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), **kwargs)
+
+
+def retry_after(response: httpx.Response, seconds: float | int | str | None = None) -> timedelta | None:
+    """The provider's wait: a value from its body first, else the Retry-After header (seconds)."""
+    value = seconds if seconds is not None else response.headers.get("retry-after")
+    try:
+        return None if value is None else timedelta(seconds=float(value))
+    except ValueError:
+        return None  # an HTTP-date: let the activity's backoff decide
+
+
+async def post(client: httpx.AsyncClient, provider: str, url: str, **kwargs: Any) -> httpx.Response:
+    """POST, turning timeouts and connection failures into ProviderUnavailable."""
+    try:
+        return await client.post(url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise ProviderUnavailable(f"{provider} timed out", provider=provider) from exc
+    except httpx.TransportError as exc:
+        raise ProviderUnavailable(f"{provider} unreachable: {type(exc).__name__}", provider=provider) from exc
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, or {} when the provider answered something else (a proxy page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {"data": body}
+
+
+def unexpected(provider: str, response: httpx.Response) -> SendError:
+    """An answer no table names: 5xx, 408 and 429 are transient; another 4xx refuses this message
+    (the next channel is tried, the address is not marked dead)."""
+    status = response.status_code
+    if status >= 500 or status in (408, 429):
+        return ProviderUnavailable(
+            f"{provider} answered HTTP {status}", retry_after=retry_after(response), provider=provider
+        )
+    return RecipientUnreachable(f"{provider} refused the message: HTTP {status}", provider=provider)

@@ -1,0 +1,28 @@
+"""The `sms` channel: one gateway per country of the number (pure choice in domain.routing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from channels.base import ChannelAdapter, OutgoingMessage, RecipientUnreachable, SendReceipt
+from channels.outbox import OutboxAdapter
+from domain.routing import sms_gateway
+
+
+class SmsAdapter:
+    """Sends through the gateway for the number's country; a gateway without credentials is the outbox."""
+
+    provider = "sms"
+
+    def __init__(self, gateways: Mapping[str, ChannelAdapter]) -> None:
+        self.gateways = dict(gateways)
+        self.outbox = OutboxAdapter()
+
+    def gateway(self, phone: str) -> ChannelAdapter:
+        return self.gateways.get(sms_gateway(phone), self.outbox)
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        phone = message.recipient.phone
+        if not phone:
+            raise RecipientUnreachable("sms: the contact has no phone", provider=self.provider)
+        return await self.gateway(phone).send(message)

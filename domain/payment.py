@@ -1,0 +1,132 @@
+"""The payment lifecycle as pure functions: nudges with the pay link until paid, then a manager."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.contacts import Contact
+from domain.events import Balance, DomainEvent, Invoice, ordered
+from domain.planning import MessageFacts, PlannedMessage, Planner, StepRecord
+from domain.quiet_hours import before_by
+from domain.settings import TenantSettings
+
+ORPHAN_TTL = timedelta(days=7)
+STOP_TYPES = frozenset({"invoice.paid", "balance.topped_up"})
+
+
+class PaymentStatus(StrEnum):
+    AWAITING_DETAILS = "awaiting_details"
+    NUDGING = "nudging"
+    PAID = "paid"
+
+
+class PaymentView(BaseModel):
+    status: PaymentStatus = PaymentStatus.AWAITING_DETAILS
+    invoice: Invoice | None = None
+    balance: Balance | None = None
+    # A series of nudges; a balance that runs low again after a top-up starts the next one.
+    series: int = 0
+    opened_at: datetime | None = None
+    status_at: datetime | None = None
+    first_event_at: datetime | None = None
+
+    @property
+    def payer(self) -> Contact | None:
+        if self.invoice is not None:
+            return self.invoice.contact
+        return self.balance.contact if self.balance is not None else None
+
+
+def apply(view: PaymentView, event: DomainEvent) -> None:
+    at = event.received_at
+    view.first_event_at = view.first_event_at or at
+    data = event.parsed()
+    if event.type in STOP_TYPES:
+        view.status, view.status_at = PaymentStatus.PAID, at
+    elif isinstance(data, Invoice):
+        view.invoice = data
+        if view.status is PaymentStatus.AWAITING_DETAILS:
+            view.status, view.status_at, view.opened_at, view.series = PaymentStatus.NUDGING, at, at, 1
+    elif isinstance(data, Balance):
+        view.balance = data
+        # Already nudging: the same series goes on; a second `balance.low` starts nothing new.
+        if view.status is not PaymentStatus.NUDGING:
+            view.status, view.status_at, view.opened_at = PaymentStatus.NUDGING, at, at
+            view.series += 1
+
+
+def stopped(events: list[DomainEvent]) -> bool:
+    """Paid or topped up as of the newest event, without the local-time planner (safe in a query)."""
+    last = [
+        event for event in ordered(events) if event.type in STOP_TYPES | {"balance.low", "invoice.issued"}
+    ]
+    return bool(last) and last[-1].type in STOP_TYPES
+
+
+def fold(events: list[DomainEvent]) -> PaymentView:
+    view = PaymentView()
+    for event in ordered(events):
+        apply(view, event)
+    return view
+
+
+class PaymentPlan(BaseModel):
+    view: PaymentView
+    messages: list[PlannedMessage] = Field(default_factory=list)
+    close_at: datetime
+
+    @property
+    def status(self) -> str:
+        return self.view.status.value
+
+    def send_fields(self) -> dict[str, Any]:
+        return {"invoice": self.view.invoice, "balance": self.view.balance}
+
+
+def plan_payment(view: PaymentView, settings: TenantSettings, done: dict[str, StepRecord]) -> PaymentPlan:
+    """Nudges on the tenant's schedule in the payer's allowed hours; a manager after the last one."""
+    payer = view.payer
+    if view.status is PaymentStatus.PAID:
+        assert view.status_at is not None
+        return PaymentPlan(view=view, close_at=view.status_at)
+    if payer is None or view.opened_at is None:
+        assert view.first_event_at is not None
+        return PaymentPlan(view=view, close_at=view.first_event_at + ORPHAN_TTL)
+    p = Planner(settings, done, staff_timezone=settings.timezone)
+    anchor = view.invoice.due_at if view.invoice is not None else view.opened_at
+    moments = [before_by(anchor, -offset, payer.timezone) for offset in settings.payment_nudge_offsets]
+    # Nudges whose moment passed before the lifecycle began are skipped, except the latest: one goes now.
+    missed = [i for i, moment in enumerate(moments) if moment < view.opened_at]
+    template = "payment_nudge" if view.invoice is not None else "balance_nudge"
+    count = len(moments)
+    for i, moment in enumerate(moments):
+        step = f"nudge-{i + 1}-s{view.series}"
+        if i in missed[:-1]:
+            p.to_contact(
+                step, template, "payer", payer, view.opened_at, deadline=None, expires_at=None, quiet=False
+            )
+            p.messages[-1].skip_reason = "too late: the nudge's moment passed before it was issued"
+            continue
+        due = max(moment, view.opened_at)
+        expires = moments[i + 1] if i + 1 < count else None
+        p.to_contact(
+            step,
+            template,
+            "payer",
+            payer,
+            due,
+            deadline=None,
+            expires_at=expires,
+            facts=MessageFacts(nudge=i + 1, nudges=count),
+        )
+    last = done.get(f"nudge-{count}-s{view.series}")
+    escalate_at = (last.at if last else moments[-1]) + settings.payment_escalation_delay
+    if last is not None:
+        p.to_staff(
+            f"escalate-s{view.series}", "staff_payment_overdue", escalate_at, facts=MessageFacts(nudges=count)
+        )
+    return PaymentPlan(view=view, messages=p.messages, close_at=max(escalate_at, moments[-1]))
