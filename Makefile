@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install catalogs run test lint fmt bench clean
+.PHONY: venv install catalogs messages run test lint fmt bench clean
 
 venv install: catalogs
 
@@ -22,6 +22,12 @@ catalogs: $(STAMP)
 	@if [ -n "$$(find i18n/locales -name 'messages.po' 2>/dev/null)" ]; then \
 		$(BIN)/pybabel -q compile -d i18n/locales -D messages; \
 	fi
+
+# Re-extract the staff UI's strings (api/staff) and merge them into the ru and en catalogs.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F i18n/babel.cfg -k _ -k gettext --no-location --sort-output \
+		--project nudgeflow -o i18n/locales/messages.pot .
+	$(BIN)/pybabel update -i i18n/locales/messages.pot -d i18n/locales -D messages --no-fuzzy-matching
 
 run: install
 	$(BIN)/python cli.py run

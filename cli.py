@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import shutil
@@ -128,6 +129,17 @@ async def _ensure_demo_tenant(settings: Settings) -> None:
         await db.close()
 
 
+async def _create_staff(settings: Settings, email: str, tenant: str, role: str, password: str) -> None:
+    from store import Store
+    from store.staff import Role
+
+    db = Store(settings.database_url)
+    try:
+        await db.create_staff(email, tenant, Role(role), password)
+    finally:
+        await db.close()
+
+
 async def _create_tenant(settings: Settings, tenant_id: str, name: str) -> str:
     from store import Store
 
@@ -223,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("create-tenant", help="create a tenant and print its API key")
     create.add_argument("tenant_id")
     create.add_argument("--name", required=True)
+    staff = commands.add_parser("create-staff", help="create a staff UI user (asks for the password)")
+    staff.add_argument("email")
+    staff.add_argument("--role", choices=["editor", "publisher", "admin"], default="editor")
+    staff.add_argument("--tenant", default="demo")
     args = parser.parse_args(argv)
 
     # Relative paths in the defaults (.data/, the SQLite file) mean the repository root.
@@ -234,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-tenant":
         key = asyncio.run(_create_tenant(settings, args.tenant_id, args.name))
         print(f"tenant {args.tenant_id} created; its API key (shown only this once): {key}")
+    if args.command == "create-staff":
+        password = os.environ.get("NUDGEFLOW_STAFF_PASSWORD") or getpass.getpass("password: ")
+        asyncio.run(_create_staff(settings, args.email, args.tenant, args.role, password))
+        print(f"staff user {args.email} ({args.role}, tenant {args.tenant}) created")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporalio.client import Client
@@ -14,7 +14,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.planning import PLANNERS
 from activities.send import NudgeActivities
+from channels import ChannelAdapter
+from channels.config import get_channels_config
+from channels.registry import build_adapters, close_adapters
 from config import get_settings
+from domain.contacts import Channel
 from i18n import TemplateRenderer
 from store import Store
 from workflows.appointment import AppointmentWorkflow
@@ -34,10 +38,11 @@ def build_worker(
     store: Store,
     task_queue: str,
     renderer: TemplateRenderer | None = None,
+    adapters: Mapping[Channel, ChannelAdapter] | None = None,
     **tuning: Any,
 ) -> Worker:
     """The worker; `tuning` goes to temporalio's Worker (max_cached_workflows, max_concurrent_*, pollers)."""
-    activities = NudgeActivities(store, renderer or TemplateRenderer(), temporal=client)
+    activities = NudgeActivities(store, renderer or TemplateRenderer(), adapters, temporal=client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -55,7 +60,9 @@ async def main() -> None:
     settings = get_settings()
     store = Store(settings.database_url)
     client = await connect(settings)
-    worker = build_worker(client, store, settings.task_queue)
+    # Channels with credentials in the environment get their provider; the rest stay with the outbox.
+    adapters = build_adapters(get_channels_config())
+    worker = build_worker(client, store, settings.task_queue, adapters=adapters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +70,7 @@ async def main() -> None:
     async with worker:
         logging.getLogger("nudgeflow.worker").info("worker polling %s", settings.task_queue)
         await stop.wait()
+    await close_adapters(adapters)
     await store.close()
 
 

@@ -24,7 +24,7 @@ from domain.deliveries import (
     DeliveryStatus,
 )
 from domain.planning import PlannedMessage
-from domain.routing import category_of, channel_order
+from domain.routing import category_of, channel_order, dead_address
 from domain.settings import TenantSettings
 from i18n import RenderedMessage, TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
@@ -95,10 +95,13 @@ class NudgeActivities:
             return await self._finish(row, DeliveryStatus.SKIPPED, reason=message.skip_reason)
         if message.expires_at is not None and moment > message.expires_at:
             reason = f"expired: its moment passed at {message.expires_at.isoformat()}"
+            if row.reason:
+                reason += f"; last attempt: {row.reason}"
             return await self._finish(row, DeliveryStatus.SKIPPED, reason=reason)
         recipient = message.recipient
         if message.audience != "staff":
-            recipient = await self.store.get_contact(input.tenant, recipient.id) or recipient
+            # With what providers taught us: a linked Telegram chat, the WhatsApp window, dead addresses.
+            recipient = await self.store.contact_for_sending(input.tenant, recipient)
         order = channel_order(recipient, input.channel_costs, message.template)
         if message.channels is not None:
             order = [channel for channel in order if channel in message.channels]
@@ -150,22 +153,40 @@ class NudgeActivities:
                 html=rendered.html,
                 buttons=rendered.buttons,
                 attachments=attachments,
+                delivery_id=row.id,
+                template=message.template,
+                locale=rendered.locale,
+                expires_at=message.expires_at,
             )
             try:
                 receipt = await adapter.send(outgoing)
             except RecipientUnreachable as exc:
                 last_reason = f"{channel.value}: {exc}"
+                if exc.address is not None and message.audience != "staff":
+                    # The router stops using it: no second blocked-bot error on the next reminder.
+                    address = dead_address(channel, exc.address)
+                    await self.store.mark_dead_address(input.tenant, recipient.id, address)
                 await self.store.finish_delivery(
                     row.id,
                     DeliveryOutcome(
                         status=DeliveryStatus.FAILED,
                         channel=channel.value,
-                        provider=adapter.provider,
+                        provider=exc.provider or adapter.provider,
                         reason=last_reason,
                     ),
                 )
                 continue
             except ProviderUnavailable as exc:
+                # Logged as an attempt; the row stays planned, so the retry may still send it.
+                await self.store.finish_delivery(
+                    row.id,
+                    DeliveryOutcome(
+                        status=DeliveryStatus.PLANNED,
+                        channel=channel.value,
+                        provider=exc.provider or adapter.provider,
+                        reason=f"{channel.value} unavailable: {exc}",
+                    ),
+                )
                 raise ApplicationError(
                     f"{channel.value} unavailable: {exc}",
                     type="ProviderUnavailable",
@@ -179,7 +200,9 @@ class NudgeActivities:
                 provider=receipt.provider,
                 reason=rendered.notice,
                 locale=rendered.locale,
-                body=rendered.body if rendered.subject is None else f"{rendered.subject}\n\n{rendered.body}",
+                body="\n\n".join(
+                    part for part in (rendered.subject or rendered.title, rendered.body) if part
+                ),
                 attachments=attachments,
                 provider_message_id=receipt.provider_message_id,
                 cost=receipt.cost,

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from api import events, health, resources, timeline
+from api import events, health, inbound, resources, staff, timeline
 from api.problems import FieldError, Problem, problem_handler
 from config import Settings, get_settings
 from store import Store
@@ -39,6 +39,7 @@ def create_app(
         app.state.store = store or Store(settings.database_url)
         app.state.temporal = temporal or await connect(settings)
         await app.state.store.ensure_tenant("demo", "Demo clinic", settings.demo_api_key)
+        await staff.ensure_demo_staff(app.state.store)
         yield
         if own_store:
             await app.state.store.close()
@@ -47,6 +48,7 @@ def create_app(
     app.state.settings = settings
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    for module in (events, resources, timeline, health):
+    for module in (events, resources, timeline, health, inbound):
         app.include_router(module.router)
+    staff.mount(app)
     return app

@@ -10,7 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import StoreDep, Tenant
 from api.problems import Problem
-from workflows.appointment import AppointmentWorkflow
+from workflows.inputs import AppointmentState, LifecycleState
 from workflows.routes import workflow_for
 
 router = APIRouter()
@@ -25,13 +25,14 @@ async def timeline(
         raise Problem(404, "Not found", f"unknown lifecycle kind {kind!r}")
     client: Client = request.app.state.temporal
     try:
-        state = await client.get_workflow_handle(wf_id).query(AppointmentWorkflow.state)
+        result_type = AppointmentState if kind == "appointment" else LifecycleState
+        state = await client.get_workflow_handle(wf_id).query("state", result_type=result_type)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise Problem(404, "Not found", f"no {kind} {aggregate_id!r}") from exc
         raise Problem(503, "Engine unavailable", "the workflow engine did not answer; retry later") from exc
     sent = await store.list_deliveries(tenant, workflow_id=wf_id, limit=1000)
-    view = state.view
+    view = state.view if isinstance(state, AppointmentState) else None
     return {
         "kind": kind,
         "id": aggregate_id,
@@ -39,7 +40,7 @@ async def timeline(
         "status": state.status,
         "closed": state.closed,
         "starts_at": view.starts_at.isoformat() if view and view.starts_at else None,
-        "state": view.model_dump(mode="json", exclude={"details"}) if view else None,
+        "state": view.model_dump(mode="json", exclude={"details"}) if view else state.summary,
         "deliveries": [row.public() for row in reversed(sent)],
         "planned": [
             {

@@ -20,8 +20,10 @@ STRUCTURED = {"Content-Type": "application/cloudevents+json", **KEY}
 BATCH = {"Content-Type": "application/cloudevents-batch+json", **KEY}
 
 
-def confirmed(appointment_id: str, starts_at: datetime, locale: str = "ru-RU") -> dict[str, Any]:
-    data = {
+def confirmed(
+    appointment_id: str, starts_at: datetime, locale: str = "ru-RU", opted_out: Sequence[str] = ()
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "appointment_id": appointment_id,
         "patient": {
             "id": f"p-{appointment_id}",
@@ -29,6 +31,7 @@ def confirmed(appointment_id: str, starts_at: datetime, locale: str = "ru-RU") -
             "locale": locale,
             "timezone": "Europe/Moscow",
             "phone": "+79161234567",
+            "opted_out": list(opted_out),
         },
         "starts_at": starts_at.isoformat(),
         "duration_minutes": 30,
@@ -96,6 +99,14 @@ async def sent(store: Store, step_prefix: str) -> list[tuple[str, str, datetime,
     async with store.engine.connect() as connection:
         rows = (await connection.execute(query)).all()
     return [(r[0], r[1], r[2], r[3]) for r in rows if r[3] is not None]
+
+
+async def recorded(store: Store, step_prefix: str) -> int:
+    """Deliveries of the step that reached a final status (sent, skipped or failed)."""
+    query = select(func.count()).select_from(DeliveryRow)
+    query = query.where(DeliveryRow.status != "planned", DeliveryRow.step.startswith(step_prefix))
+    async with store.engine.connect() as connection:
+        return int(await connection.scalar(query) or 0)
 
 
 async def duplicate_sends(store: Store) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,10 +81,10 @@ async def product(stack: Stack, events: list[dict[str, Any]], clients: int) -> t
         return await drive(len(events), clients, call)
 
 
-def make_events(count: int, prefix: str) -> list[dict[str, Any]]:
+def make_events(count: int, prefix: str, opted_out: Sequence[str] = ()) -> list[dict[str, Any]]:
     # Three days ahead: each event sends its confirmation now and nothing else within the run.
     starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
-    return [confirmed(f"{prefix}-{i}", starts_at) for i in range(count)]
+    return [confirmed(f"{prefix}-{i}", starts_at, opted_out=opted_out) for i in range(count)]
 
 
 async def run(events: int = 1000, clients: int = 16, tuning: dict[str, Any] | None = None) -> Report:

@@ -20,6 +20,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from domain.settings import TenantSettings
 from store import Store, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,12 @@ def rss_mib(pid: int) -> float:
     raise LookupError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def temporal_binary() -> str:
     beside = Path(sys.executable).parent / "temporal"
     found = str(beside) if beside.exists() else shutil.which("temporal")
@@ -55,7 +62,12 @@ class Stack:
     `tuning` is passed to worker.build_worker by bench.worker_process (max_cached_workflows, ...).
     """
 
-    def __init__(self, database_url: str | None = None, tuning: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str | None = None,
+        tuning: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nudgeflow-bench-"))
         self.database_url = database_url or f"sqlite+aiosqlite:///{self.dir / 'nudgeflow.db'}"
         self.temporal_db = self.dir / "temporal.db"
@@ -63,6 +75,8 @@ class Stack:
         self.api_port = free_port()
         self.task_queue = f"bench-{os.getpid()}-{time.monotonic_ns()}"
         self.tuning = tuning or {}
+        # No quiet hours by default: a benchmark run at night must not see its messages held till 9:00.
+        self.settings = {"quiet_hours": None, **(settings or {})}
         self.server: subprocess.Popen[bytes] | None = None
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -107,6 +121,7 @@ class Stack:
             raise
         self.store = Store(self.database_url)
         await self.store.ensure_tenant("demo", "Demo clinic", "demo-key")
+        await self.store.put_settings("demo", TenantSettings.model_validate(self.settings))
         return self
 
     async def _connect(self) -> Client:
@@ -168,6 +183,12 @@ class Stack:
             await asyncio.sleep(0.2)
         raise RuntimeError("the worker did not start polling")
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the dev server, the API and the workers: where the cores went."""
+        named = {"temporal": self.server, "api": self.api}
+        named |= {f"worker-{i}": w for i, w in enumerate(self.workers)}
+        return {n: cpu_seconds(p.pid) for n, p in named.items() if p is not None and p.poll() is None}
+
     def temporal_db_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.glob("temporal.db*"))
 
@@ -188,7 +209,7 @@ class Stack:
     ) -> None:
         await self.store.close()
         self.stop()
-        if kind is None:
+        if kind is None and not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print(f"bench: logs kept in {self.dir}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 
 from config import get_settings
@@ -14,6 +15,7 @@ from workflows.client import connect
 
 
 async def main(tuning: dict[str, int]) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     store = Store(settings.database_url)
     client = await connect(settings)

@@ -56,7 +56,7 @@ class FcmAdapter:
     def __init__(
         self, base_url: str, project_id: str, service_account: dict[str, Any], *, timeout: float = 10.0
     ) -> None:
-        self.signer = crypt.RSASigner.from_service_account_info(service_account)
+        self.signer = crypt.RSASigner.from_service_account_info(service_account)  # type: ignore[no-untyped-call]
         self.account = service_account
         self.path = f"/v1/projects/{project_id}/messages:send"
         self.client = make_client(timeout, base_url=base_url.rstrip("/"))
@@ -72,7 +72,7 @@ class FcmAdapter:
             if self._token and self._token[1] > time.time() + 60:
                 return self._token[0]
             now = int(time.time())
-            assertion = jwt.encode(
+            assertion = jwt.encode(  # type: ignore[no-untyped-call]
                 self.signer,
                 {
                     "iss": self.account["client_email"],
@@ -112,7 +112,9 @@ class FcmAdapter:
         # The newest token is the device the contact uses now.
         token = tokens[-1]
         headers = {"Authorization": f"Bearer {await self.access_token()}"}
-        response = await post(self.client, PROVIDER, self.path, json=self.payload(token, message), headers=headers)
+        response = await post(
+            self.client, PROVIDER, self.path, json=self.payload(token, message), headers=headers
+        )
         error = classify(token, response)
         if error is not None:
             raise error

@@ -45,3 +45,18 @@ def pressed(data: str, secret: str) -> tuple[int, int] | None:
     if delivery_id is None or not index.isdigit():
         return None
     return delivery_id, int(index)
+
+
+# What the n-th button of a template means: (event type, extra data). Index order follows the
+# template's `buttons` list ("I'll come", "I can't come"; ratings 1 to 5).
+ANSWERS: dict[str, list[tuple[str, dict[str, int]]]] = {
+    "visit_reminder": [("attendance.confirmed", {}), ("attendance.declined", {})],
+    "feedback_request": [("feedback.submitted", {"rating": n}) for n in range(1, 6)],
+    "feedback_followup": [("feedback.submitted", {"rating": n}) for n in range(1, 6)],
+}
+
+
+def answer(template: str, index: int) -> tuple[str, dict[str, int]] | None:
+    """The domain event a press of button `index` on a message of `template` stands for."""
+    options = ANSWERS.get(template, [])
+    return options[index] if 0 <= index < len(options) else None

@@ -58,4 +58,6 @@ class SmsAeroAdapter:
         if error is not None:
             raise error
         data = json_body(response)["data"]
-        return SendReceipt(provider=PROVIDER, provider_message_id=str(data["id"]), cost=float(data.get("cost") or 0))
+        return SendReceipt(
+            provider=PROVIDER, provider_message_id=str(data["id"]), cost=float(data.get("cost") or 0)
+        )

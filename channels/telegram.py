@@ -51,9 +51,7 @@ class TelegramAdapter:
     max_body = 4096
     supports_buttons = True
 
-    def __init__(
-        self, base_url: str, bot_token: str, reply_secret: str, *, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, base_url: str, bot_token: str, reply_secret: str, *, timeout: float = 10.0) -> None:
         self.reply_secret = reply_secret
         self.client = make_client(timeout, base_url=f"{base_url.rstrip('/')}/bot{bot_token}")
 

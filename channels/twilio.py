@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+
 import httpx
 
 from channels.base import OutgoingMessage, RecipientUnreachable, SendError, SendReceipt
@@ -62,3 +67,10 @@ class TwilioAdapter:
         return SendReceipt(
             provider=PROVIDER, provider_message_id=str(body["sid"]), cost=abs(float(price)) if price else 0.0
         )
+
+
+def valid_signature(auth_token: str, url: str, params: Mapping[str, str], header: str | None) -> bool:
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the URL followed by each POST param's name+value, sorted."""
+    signed = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return header is not None and hmac.compare_digest(base64.b64encode(digest).decode(), header)

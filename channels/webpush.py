@@ -71,7 +71,11 @@ class WebPushAdapter:
 
     def headers(self, endpoint: str, ttl: int) -> dict[str, str]:
         url = urlsplit(endpoint)
-        claims = {"sub": self.subject, "aud": f"{url.scheme}://{url.netloc}", "exp": int(time.time()) + 12 * 3600}
+        claims = {
+            "sub": self.subject,
+            "aud": f"{url.scheme}://{url.netloc}",
+            "exp": int(time.time()) + 12 * 3600,
+        }
         signed: dict[str, str] = self.vapid.sign(claims)
         # pywebpush defaults TTL to 0 (dropped when the device is offline): always say how long.
         return {**signed, "Content-Encoding": "aes128gcm", "TTL": str(ttl), "Urgency": "high"}
@@ -82,14 +86,22 @@ class WebPushAdapter:
             raise RecipientUnreachable("webpush: no live subscription", provider=PROVIDER)
         subscription = subscriptions[-1]
         endpoint = str(subscription["endpoint"])
-        payload = {"title": message.title or message.subject or "", "body": message.body}
-        payload["delivery_id"] = str(message.delivery_id or "")
-        plaintext = json.dumps(payload, ensure_ascii=False).encode()[:MAX_PLAINTEXT]
+        # A character takes at most 4 bytes in UTF-8: this cap keeps the JSON whole and small enough.
+        payload = {
+            "title": (message.title or message.subject or "")[:100],
+            "body": message.body[: MAX_PLAINTEXT // 4 - 100],
+            "delivery_id": str(message.delivery_id or ""),
+        }
+        plaintext = json.dumps(payload, ensure_ascii=False).encode()
         ttl = DEFAULT_TTL
         if message.expires_at is not None:
             ttl = max(int((message.expires_at - datetime.now(UTC)).total_seconds()), 0)
         response = await post(
-            self.client, PROVIDER, endpoint, content=encrypt(subscription, plaintext), headers=self.headers(endpoint, ttl)
+            self.client,
+            PROVIDER,
+            endpoint,
+            content=encrypt(subscription, plaintext),
+            headers=self.headers(endpoint, ttl),
         )
         error = classify(endpoint, response)
         if error is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,7 +93,9 @@ class WhatsAppAdapter:
         if not phone:
             raise RecipientUnreachable("whatsapp: the contact has no phone", provider=PROVIDER)
         in_window = whatsapp_window_open(message.recipient, datetime.now(UTC))
-        response = await self._post(phone, message, self.text(message) if in_window else self.template(message))
+        response = await self._post(
+            phone, message, self.text(message) if in_window else self.template(message)
+        )
         if in_window and json_body(response).get("error", {}).get("code") == OUTSIDE_WINDOW:
             # Our window clock disagreed with Meta's: the template is the message that may go.
             in_window = False
@@ -103,3 +107,9 @@ class WhatsAppAdapter:
         return SendReceipt(
             provider=PROVIDER, provider_message_id=wamid, cost=0.0 if in_window else self.template_cost
         )
+
+
+def valid_signature(app_secret: str, body: bytes, header: str | None) -> bool:
+    """Meta's X-Hub-Signature-256: `sha256=` + hex HMAC-SHA256 of the raw body with the app secret."""
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return header is not None and hmac.compare_digest(expected, header)

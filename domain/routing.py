@@ -12,8 +12,13 @@ from domain.contacts import Channel, Contact
 # Opt-outs name channels or these categories; staff alerts belong to none and are never opted out.
 TEMPLATE_CATEGORIES: dict[str, str] = {
     "visit_reminder": "reminders",
+    "lesson_reminder": "reminders",
     "feedback_request": "feedback",
     "feedback_followup": "feedback",
+    "lesson_feedback_request": "feedback",
+    "lesson_feedback_followup": "feedback",
+    "payment_nudge": "payments",
+    "balance_nudge": "payments",
 }
 
 

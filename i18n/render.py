@@ -109,6 +109,13 @@ class TemplateRenderer:
             found.setdefault(path.parent.name, []).append(path.stem)
         return found
 
+    def file_tables(self, key: str, locale: str) -> dict[str, Any]:
+        """The channel tables of `message_templates/<key>/<locale>.toml`, empty when there is no file."""
+        path = self.root / key / f"{normalize_tag(locale)}.toml"
+        if not _KEY.match(key) or not path.is_file():
+            return {}
+        return self._load(key, locale, path).tables
+
     def render(
         self,
         key: str,

@@ -22,6 +22,16 @@ TEMPLATE_KEYS = (
     "feedback_request",
     "feedback_followup",
     "staff_low_rating",
+    "lesson_reminder",
+    "lesson_rescheduled",
+    "lesson_cancelled",
+    "lesson_feedback_request",
+    "lesson_feedback_followup",
+    "payment_nudge",
+    "balance_nudge",
+    "staff_payment_overdue",
+    "chat_unread_push",
+    "chat_unread_sms",
 )
 STAFF_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("staff_"))
 
@@ -65,7 +75,96 @@ _SEND_MOMENT = {
     "feedback_request": timedelta(hours=2, minutes=30),
     "feedback_followup": timedelta(hours=26, minutes=30),
     "staff_low_rating": timedelta(hours=3),
+    # Lessons are at 17:00 on the same day and last 45 minutes; invoices fell due 3 days before.
+    "lesson_reminder": timedelta(hours=-17),
+    "lesson_rescheduled": timedelta(hours=-22),
+    "lesson_cancelled": timedelta(hours=-20),
+    "lesson_feedback_request": timedelta(hours=9, minutes=45),
+    "lesson_feedback_followup": timedelta(hours=33, minutes=45),
+    "payment_nudge": timedelta(0),
+    "balance_nudge": timedelta(0),
+    "staff_payment_overdue": timedelta(days=5),
+    "chat_unread_push": timedelta(hours=2, seconds=5),
+    "chat_unread_sms": timedelta(hours=2, minutes=10),
 }
+
+# The lessons, payments and chat messages of an online school (and a clinic's chat).
+_SCHOOL = {
+    "ru": {
+        "student": "Маша Смирнова",
+        "teacher": "Ольга Викторовна Кузнецова",
+        "lesson_cancel_reason": "преподаватель заболел",
+        "amount": 4500.0,
+        "currency": "RUB",
+        "preview": "Добрый день! Результаты анализов готовы, всё в норме. "
+        "Если появятся вопросы, напишите мне здесь — отвечу до конца дня.",
+    },
+    "en": {
+        "student": "Sophie Smith",
+        "teacher": "Ms Laura Bennett",
+        "lesson_cancel_reason": "the teacher is unwell",
+        "amount": 180.0,
+        "currency": "GBP",
+        "preview": "Good afternoon! Your test results are ready and everything looks normal. "
+        "If you have any questions, write to me here and I will reply today.",
+    },
+}
+LESSON_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("lesson_"))
+_PAYMENT_KEYS = frozenset({"payment_nudge", "balance_nudge", "staff_payment_overdue"})
+_CHAT_KEYS = frozenset({"chat_unread_push", "chat_unread_sms"})
+
+
+def _school_sample(
+    key: str, locale: str, visit_day: datetime, starts_at: datetime | None, adult: str, sender: str
+) -> dict[str, Any]:
+    """The lesson, invoice, balance or chat of a non-appointment key; `adult` is the guardian / payer."""
+    words = _SCHOOL["ru" if language_of(locale) == "ru" else "en"]
+    lesson_day = visit_day.replace(hour=17)
+    if key in LESSON_KEYS:
+        moved = lesson_day + timedelta(days=1, hours=1)  # from the 24th, 17:00 to the 25th, 18:00
+        start = starts_at or (moved if key == "lesson_rescheduled" else lesson_day)
+        lesson = {
+            "id": "les-20251124-0042",
+            "starts_at": start,
+            "ends_at": start + timedelta(minutes=45),
+            "duration_minutes": 45,
+            "teacher": {"id": "t-7", "name": words["teacher"]},
+            "join_url": "https://meet.example.com/j/4F7KQ",
+            "trial": key.startswith("lesson_feedback_"),
+            "student": {"name": words["student"]},
+        }
+        facts: dict[str, dict[str, Any]] = {
+            "lesson_rescheduled": {"previous_starts_at": lesson_day},
+            "lesson_cancelled": {"reason": words["lesson_cancel_reason"]},
+        }
+        return {"lesson": lesson, **facts.get(key, {})}
+    if key in _CHAT_KEYS:
+        chat = {
+            "conversation_id": "conv-8812",
+            "sender_name": sender,
+            "preview": words["preview"],
+            "unread": 2,
+        }
+        return {"chat": chat, "unread": 2}
+    if key == "balance_nudge":
+        balance = {
+            "account_id": "acc-5531",
+            "lessons_left": 1,
+            "pay_url": "https://pay.example.com/b/5531",
+            "payer": {"name": adult},
+        }
+        return {"balance": balance, "nudge": 1, "nudges": 3}
+    invoice = {
+        "id": "inv-2025-1187",
+        "amount": words["amount"],
+        "currency": words["currency"],
+        "due_at": visit_day - timedelta(days=3),
+        "pay_url": "https://pay.example.com/i/8KX2M",
+        "payer": {"name": adult},
+    }
+    # The manager's alert has `invoice` or `balance`, never both; the sample shows an invoice.
+    nudges = {"nudges": 3} if key == "staff_payment_overdue" else {"nudge": 2, "nudges": 3}
+    return {"invoice": invoice, **nudges}
 
 
 def sample_context(
@@ -124,5 +223,8 @@ def sample_context(
         "staff_low_rating": {"rating": 2, "comment": words["comment"]},
     }
     context.update(extras.get(key, {}))
+    if key in LESSON_KEYS | _PAYMENT_KEYS | _CHAT_KEYS:
+        del context["appointment"], context["patient"]
+        context.update(_school_sample(key, locale, visit_day, starts_at, words["patient"], words["doctor"]))
     context.update(overrides)
     return context

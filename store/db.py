@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from domain.contacts import Contact
-from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome
+from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from domain.settings import TenantSettings
-from store import deliveries, staff, templates, tenants
+from store import callbacks, deliveries, staff, templates, tenants
 from store import events as _events
+from store.callbacks import DeliveryEvent
 from store.engine import make_async_engine
 from store.records import DeliveryAttempt, InboundEventKey
 from store.staff import Role, StaffUser
@@ -186,3 +188,45 @@ class Store:
     async def list_staff(self, tenant: str) -> list[StaffUser]:
         async with self._sessions() as session:
             return await staff.list_staff(session, tenant)
+
+    # Channels: status callbacks and what providers taught us about contacts (store/callbacks.py)
+
+    async def record_status(
+        self,
+        provider: str,
+        provider_message_id: str,
+        status: DeliveryStatus,
+        *,
+        detail: str | None = None,
+        cost: float | None = None,
+        at: datetime | None = None,
+    ) -> Delivery | None:
+        async with self._sessions.begin() as session:
+            return await callbacks.record_status(
+                session, provider, provider_message_id, status, detail=detail, cost=cost, at=at
+            )
+
+    async def list_delivery_events(self, delivery_id: int) -> list[DeliveryEvent]:
+        async with self._sessions() as session:
+            return await callbacks.list_events(session, delivery_id)
+
+    async def contact_for_sending(self, tenant: str, contact: Contact) -> Contact:
+        """The stored contact (or the given one) with the engine's learned channel state on top."""
+        async with self._sessions() as session:
+            stored = await tenants.get_contact(session, tenant, contact.id) or contact
+            return callbacks.with_channels(
+                stored, await callbacks.contact_channels(session, tenant, contact.id)
+            )
+
+    async def link_telegram(self, tenant: str, contact_id: str, chat_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await callbacks.link_telegram(session, tenant, contact_id, chat_id)
+
+    async def open_whatsapp_window(self, phone: str, until: datetime) -> int:
+        """Open the window for every contact with this phone; how many there were."""
+        async with self._sessions.begin() as session:
+            return await callbacks.open_whatsapp_window_for_phone(session, phone, until)
+
+    async def mark_dead_address(self, tenant: str, contact_id: str, address: str) -> None:
+        async with self._sessions.begin() as session:
+            await callbacks.mark_dead(session, tenant, contact_id, address)

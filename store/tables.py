@@ -157,6 +157,39 @@ class DeliveryAttemptRow(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DeliveryEventRow(Base):
+    """A provider's status callback (delivered, read, failed), once per message and status."""
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(100))
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+    cost: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactChannelRow(Base):
+    """What the engine learned about a contact's channels; survives the backend's contact upserts."""
+
+    __tablename__ = "contact_channels"
+
+    tenant: Mapped[str] = mapped_column(String(200), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(100))
+    whatsapp_window_until: Mapped[datetime | None]
+    dead_addresses: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Status callbacks name the provider's message id: find its delivery without a scan.
+Index("ix_deliveries_provider_message_id", DeliveryRow.provider_message_id)
+
+
 def insert_for(session: AsyncSession, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that can say ON CONFLICT, in the dialect the session is bound to."""
     if session.get_bind().dialect.name == "postgresql":

@@ -1,0 +1,198 @@
+"""`/v1/inbound/{provider}`: provider callbacks and replies, each refused unless its signature checks.
+
+Button presses become attendance/feedback events for the owning workflow; status callbacks move
+the delivery log forward; a `/start <token>` links a Telegram chat to the contact.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from temporalio.client import Client
+
+from api.auth import StoreDep
+from api.problems import Problem
+from channels import replies, twilio, whatsapp
+from channels.config import ChannelsConfig, get_channels_config
+from domain.deliveries import DeliveryStatus
+from domain.events import EVENT_DATA, DomainEvent
+from domain.routing import WHATSAPP_WINDOW
+from store import Store
+from workflows.routes import route, signal_with_start
+
+router = APIRouter(prefix="/v1/inbound")
+
+WHATSAPP_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
+TWILIO_STATUS = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "undelivered": "failed",
+    "failed": "failed",
+}
+SMSAERO_STATUS = {1: "delivered", 2: "failed", 6: "failed"}
+
+
+def channels_config(request: Request) -> ChannelsConfig:
+    config = getattr(request.app.state, "channels", None)
+    return config if isinstance(config, ChannelsConfig) else get_channels_config()
+
+
+def _secret_matches(expected: Any, given: str | None) -> bool:
+    # Without a configured secret nothing is accepted: an open callback URL would let anyone in.
+    return (
+        expected is not None and given is not None and hmac.compare_digest(expected.get_secret_value(), given)
+    )
+
+
+def _forged(provider: str) -> Problem:
+    return Problem(401, "Bad signature", f"the {provider} callback is not signed with our secret")
+
+
+async def _press(request: Request, store: Store, provider: str, data: str, chat_id: str | None) -> str:
+    """Turn a button press into its domain event; what to tell the person who pressed it."""
+    config = channels_config(request)
+    found = replies.pressed(data, config.reply_secret.get_secret_value())
+    delivery = await store.get_delivery(found[0]) if found else None
+    meaning = replies.answer(delivery.template, found[1]) if delivery and found else None
+    if delivery is None or found is None or meaning is None:
+        return "This button has expired."
+    if chat_id is not None:
+        await store.link_telegram(delivery.tenant, delivery.contact_id, chat_id)
+    event_type, extra = meaning
+    aggregate_id = delivery.subject.partition(":")[2]
+    payload: dict[str, Any] = {"appointment_id": aggregate_id}
+    if event_type == "feedback.submitted":
+        payload = {"subject_id": aggregate_id, **extra}
+    target = route(delivery.tenant, event_type, EVENT_DATA[event_type].model_validate(payload))
+    if target is None:
+        return "This button has expired."
+    event = DomainEvent(
+        # The same button pressed twice is one answer; the workflow dedupes by id.
+        id=f"reply:{delivery.id}:{found[1]}",
+        source=f"/inbound/{provider}",
+        type=event_type,
+        tenant=delivery.tenant,
+        time=datetime.now(UTC),
+        received_at=datetime.now(UTC),
+        data=payload,
+    )
+    temporal: Client = request.app.state.temporal
+    await signal_with_start(temporal, request.app.state.settings.task_queue, target, [event])
+    return "Thank you, noted."
+
+
+@router.post("/telegram")
+async def telegram_update(request: Request, store: StoreDep) -> Response:
+    config = channels_config(request)
+    if not _secret_matches(
+        config.telegram_webhook_secret, request.headers.get("x-telegram-bot-api-secret-token")
+    ):
+        raise _forged("telegram")
+    update = json.loads(await request.body())
+    if callback := update.get("callback_query"):
+        chat = ((callback.get("message") or {}).get("chat") or {}).get("id")
+        text = await _press(
+            request, store, "telegram", str(callback.get("data", "")), str(chat) if chat else None
+        )
+        # Answering in the webhook response stops the client's progress bar with no extra call.
+        return JSONResponse(
+            {"method": "answerCallbackQuery", "callback_query_id": callback["id"], "text": text}
+        )
+    message = update.get("message") or {}
+    command, _, token = str(message.get("text", "")).partition(" ")
+    if command == "/start" and token:
+        delivery_id = replies.delivery_of(token.strip(), config.reply_secret.get_secret_value())
+        delivery = await store.get_delivery(delivery_id) if delivery_id else None
+        if delivery is not None:
+            chat_id = str(message["chat"]["id"])
+            await store.link_telegram(delivery.tenant, delivery.contact_id, chat_id)
+            return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": "✓"})
+    return JSONResponse({})
+
+
+@router.get("/whatsapp")
+async def whatsapp_verify(request: Request) -> Response:
+    """Meta's one-time handshake when the webhook URL is configured."""
+    params = request.query_params
+    config = channels_config(request)
+    if params.get("hub.mode") != "subscribe" or not _secret_matches(
+        config.whatsapp_verify_token, params.get("hub.verify_token")
+    ):
+        raise Problem(403, "Forbidden", "the verify token does not match")
+    return PlainTextResponse(params.get("hub.challenge", ""))
+
+
+@router.post("/whatsapp")
+async def whatsapp_update(request: Request, store: StoreDep) -> Response:
+    config = channels_config(request)
+    body = await request.body()
+    secret = config.whatsapp_app_secret
+    if secret is None or not whatsapp.valid_signature(
+        secret.get_secret_value(), body, request.headers.get("x-hub-signature-256")
+    ):
+        raise _forged("whatsapp")
+    for entry in json.loads(body).get("entry", []):
+        for change in entry.get("changes", []):
+            value = change.get("value") or {}
+            for status in value.get("statuses", []):
+                reported = WHATSAPP_STATUS.get(status.get("status", ""))
+                if reported is None:
+                    continue
+                errors = status.get("errors") or []
+                detail = f"{errors[0].get('code')}: {errors[0].get('title', '')}" if errors else None
+                at = datetime.fromtimestamp(int(status.get("timestamp", 0)), UTC)
+                await store.record_status(
+                    "whatsapp", status["id"], DeliveryStatus(reported), detail=detail, at=at
+                )
+            for message in value.get("messages", []):
+                # Every message from the person opens (or extends) the 24-hour free-text window.
+                sent_at = datetime.fromtimestamp(int(message.get("timestamp", 0)), UTC)
+                await store.open_whatsapp_window(f"+{message['from']}", sent_at + WHATSAPP_WINDOW)
+                reply = (message.get("interactive") or {}).get("button_reply") or {}
+                if reply.get("id"):
+                    await _press(request, store, "whatsapp", str(reply["id"]), None)
+    return JSONResponse({"ok": True})
+
+
+@router.post("/twilio")
+async def twilio_status(request: Request, store: StoreDep) -> Response:
+    config = channels_config(request)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    # Twilio signs the URL it called: ours as the public sees it, not as the proxy forwarded it.
+    url = str(request.url)
+    if config.public_base_url:
+        url = f"{config.public_base_url.rstrip('/')}{request.url.path}"
+    token = config.twilio_auth_token
+    if token is None or not twilio.valid_signature(
+        token.get_secret_value(), url, form, request.headers.get("x-twilio-signature")
+    ):
+        raise _forged("twilio")
+    reported = TWILIO_STATUS.get(form.get("MessageStatus", ""))
+    if reported is not None and form.get("MessageSid"):
+        detail = f"error {form['ErrorCode']}" if form.get("ErrorCode") else None
+        await store.record_status("twilio", form["MessageSid"], DeliveryStatus(reported), detail=detail)
+    return Response(status_code=204)
+
+
+@router.post("/smsaero")
+async def smsaero_status(request: Request, store: StoreDep) -> Response:
+    # SMS Aero signs nothing: the callback URL we gave it carries a secret.
+    if not _secret_matches(
+        channels_config(request).smsaero_callback_secret, request.query_params.get("secret")
+    ):
+        raise _forged("smsaero")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        report: dict[str, Any] = json.loads(await request.body())
+    else:
+        report = {key: str(value) for key, value in (await request.form()).items()}
+    reported = SMSAERO_STATUS.get(int(report.get("status", -1)))
+    if reported is not None and report.get("id") is not None:
+        detail = str(report.get("extendStatus") or "") or None
+        await store.record_status("smsaero", str(report["id"]), DeliveryStatus(reported), detail=detail)
+    return JSONResponse({"success": True})

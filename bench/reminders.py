@@ -1,0 +1,167 @@
+"""Reminder capacity: M reminders due spread evenly over one minute, at rising M, beside the bare floor.
+
+nudgeflow: M appointment lifecycles as they stand days after booking: confirmed, the confirmation
+already sent, waiting for their reminder (tenant reminder_offsets [30 s], no quiet hours). They are
+started straight on Temporal with that state, as continue-as-new would carry it, so setting up costs
+one workflow task each instead of a confirmation (ingest and end_to_end measure those). Reminder i is
+due at T0 + i * 60 s / M; lateness runs from `scheduled_for` to `sent_at` in the delivery log.
+The floor: one bare workflow per reminder that sleeps until the same moment, then runs one no-op
+activity, which appends the moment it ran to a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.appointments import at, confirmed, duplicate_sends, sent
+from bench.report import Report, spread
+from bench.stack import Stack, rss_mib
+from domain.events import DomainEvent
+from domain.settings import TenantSettings
+from workflows.routes import route
+
+OFFSET_S = 30
+PATIENCE_S = 45.0  # after the last reminder is due: what is not recorded by then counts as missed
+
+
+def outcome(m: int, lateness: list[float], missed: int, duplicates: int, slack: float) -> dict[str, Any]:
+    return {"m": m, **spread(lateness), "missed": missed, "duplicated": duplicates, "setup_slack_s": round(slack, 1)}
+
+
+async def product(m: int, window: float, setup_rate: float, tuning: dict[str, Any] | None) -> dict[str, Any]:
+    settings = {"reminder_offsets": [f"PT{OFFSET_S}S"], "max_lateness": "PT1H"}
+    async with Stack(tuning=tuning, settings=settings) as stack:
+        worker = stack.start_worker()
+        await stack.wait_polling(worker)
+        t0 = time.time() + 5 + m / setup_rate
+        due = {f"rem-{i}": t0 + i * window / m for i in range(m)}
+        tenant_settings = TenantSettings.model_validate(stack.settings)
+        lifecycles = iter(due.items())
+
+        async def starter() -> None:
+            for key, moment in lifecycles:
+                await start_waiting(stack, confirmed(key, at(moment + OFFSET_S)), tenant_settings)
+
+        await asyncio.gather(*(starter() for _ in range(16)))
+        slack = t0 - time.time()
+        end = t0 + window + PATIENCE_S
+        while time.time() < end and len(await sent(stack.store, "reminder")) < m:
+            await asyncio.sleep(1)
+        rows = await sent(stack.store, "reminder")
+        duplicates = await duplicate_sends(stack.store)
+        memory = rss_mib(worker.pid)
+    first: dict[str, float] = {}
+    for subject, _step, scheduled_for, sent_at in rows:
+        first.setdefault(subject, (sent_at - scheduled_for).total_seconds())
+    duplicates += len(rows) - len(first)  # two reminder rows for one appointment: sent twice
+    result = outcome(m, list(first.values()), m - len(first), duplicates, slack)
+    return {**result, "worker_rss_mib": round(memory, 1)}
+
+
+async def floor(m: int, window: float, clients: int = 16) -> dict[str, Any]:
+    async with Stack() as stack:
+        record_file = stack.dir / "floor-reminders.txt"
+        worker = stack.start_floor_worker(record_file)
+        queue = f"{stack.task_queue}-floor"
+        await stack.wait_polling(worker, queue)
+        t0 = time.time() + 5 + m / 150
+        due = {f"floor-{i}": t0 + i * window / m for i in range(m)}
+        keys = iter(due.items())
+
+        async def starter() -> None:
+            for key, moment in keys:
+                await stack.client.start_workflow(
+                    "FloorReminder", args=[key, moment], id=key, task_queue=queue
+                )
+
+        await asyncio.gather(*(starter() for _ in range(clients)))
+        slack = t0 - time.time()
+        end = t0 + window + PATIENCE_S
+        while time.time() < end and _lines(record_file) < m:
+            await asyncio.sleep(1)
+        ran = _ran(record_file)
+        memory = rss_mib(worker.pid)
+    lateness = [times[0] - due[key] for key, times in ran.items()]
+    duplicates = sum(len(times) - 1 for times in ran.values())
+    return {**outcome(m, lateness, m - len(ran), duplicates, slack), "worker_rss_mib": round(memory, 1)}
+
+
+async def start_waiting(stack: Stack, envelope: dict[str, Any], settings: TenantSettings) -> None:
+    """Start an appointment's lifecycle confirmed a while ago, its confirmation sent."""
+    event = DomainEvent(
+        id=envelope["id"],
+        source=envelope["source"],
+        type=envelope["type"],
+        tenant="demo",
+        sequence=int(envelope["sequence"]),
+        received_at=datetime.now(UTC),
+        data=envelope["data"],
+    )
+    target = route("demo", event.type, event.parsed())
+    assert target is not None
+    carried = {"events": [event.model_dump()], "settings": settings.model_dump()}
+    carried["done"] = {"confirmed": {"at": event.received_at, "status": "sent"}}
+    start = type(target.input).model_validate({**target.input.model_dump(), **carried})
+    await stack.client.start_workflow(target.run, start, id=target.workflow_id, task_queue=stack.task_queue)
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _ran(path: Path) -> dict[str, list[float]]:
+    ran: dict[str, list[float]] = defaultdict(list)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, moment = line.split()
+            ran[key].append(float(moment))
+    return ran
+
+
+def capacity(results: Sequence[dict[str, Any]]) -> int | None:
+    """The highest M per minute whose p99 lateness stayed under 2 s with nothing missed or duplicated."""
+    held = [
+        r["m"]
+        for r in results
+        if r["p99"] is not None and r["p99"] < 2.0 and r["missed"] == 0 and r["duplicated"] == 0
+    ]
+    return max(held) if held else None
+
+
+async def run(
+    sizes: Sequence[int] = (500, 1000, 2000),
+    window: float = 60.0,
+    setup_rate: float = 60.0,
+    tuning: dict[str, Any] | None = None,
+) -> Report:
+    params = {"sizes": list(sizes), "window_s": window, "offset_s": OFFSET_S, "tuning": tuning or {}}
+    report = Report("reminders", params)
+    columns = ["system", "M/min", "p50 s", "p99 s", "max s", "missed", "duplicated", "setup slack s", "RSS MiB"]
+    rows: list[list[Any]] = []
+    results: dict[str, list[dict[str, Any]]] = {"floor": [], "nudgeflow": []}
+    for m in sizes:
+        per_minute = round(m * 60 / window)
+        for system in ("floor", "nudgeflow"):
+            if system == "floor":
+                r = await floor(m, window)
+            else:
+                r = await product(m, window, setup_rate, tuning)
+            results[system].append(r)
+            rows.append([system, per_minute, r["p50"], r["p99"], r["max"], r["missed"], r["duplicated"]])
+            rows[-1] += [r["setup_slack_s"], r["worker_rss_mib"]]
+            print(f"  {system} M={m}: p99 {r['p99']} s, missed {r['missed']}", flush=True)
+    report.add(f"Reminder lateness, M reminders due evenly over {window:.0f} s", columns, rows)
+    scale = 60 / window
+    report.add(
+        "Capacity: highest rate with p99 lateness < 2 s, none missed or duplicated",
+        ["system", "reminders/min"],
+        [[s, None if (c := capacity(results[s])) is None else round(c * scale)] for s in results],
+    )
+    report.note("setup slack < 0 means setting up overran the first due moment: those reminders count as late")
+    return report

@@ -1,0 +1,67 @@
+"""The API (with the staff UI) served by uvicorn inside the test's event loop, on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from temporalio.client import Client
+
+from api.app import create_app
+from config import Settings
+from store import Store
+from store.staff import Role
+from tests.conftest import require
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "staff-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def serving(store: Store, temporal: Client) -> AsyncIterator[str]:
+    """The app on http://127.0.0.1:<port>, stopped on exit."""
+    port = free_port()
+    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=temporal)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def staff_user(store: Store, tenant: str, role: Role) -> str:
+    email = f"{role.value}@{tenant}.example"
+    await store.create_staff(email, tenant, role, PASSWORD)
+    return email
+
+
+def require_chromium() -> None:
+    require(CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install -y chromium (.ci/run does it in CI)")
