@@ -21,9 +21,13 @@ def test_there_is_a_history_for_every_workflow() -> None:
     assert names == {"appointment", "lesson", "invoice", "chat"}
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda path: path.stem)
-async def test_saved_history_replays_without_nondeterminism(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"replay-{path.stem}", json.loads(path.read_text()))
+@pytest.fixture(params=HISTORIES, ids=lambda path: path.stem)
+def history(request: pytest.FixtureRequest) -> WorkflowHistory:
+    path: Path = request.param
+    return WorkflowHistory.from_json(f"replay-{path.stem}", json.loads(path.read_text()))
+
+
+async def test_saved_history_replays_without_nondeterminism(history: WorkflowHistory) -> None:
     replayer = Replayer(
         workflows=list(WORKFLOWS),
         data_converter=pydantic_data_converter,
