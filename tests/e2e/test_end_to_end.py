@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store import Store, migrate
 from tests.e2e.stack import Stack
-from tests.factories import appointment
+from tests.factories import appointment, chat_message, invoice, lesson
 
 pytestmark = pytest.mark.slow
 KEY = {"Authorization": "Bearer demo-key"}
@@ -162,3 +162,53 @@ async def test_worker_killed_mid_flight_loses_and_duplicates_nothing(stack: Stac
     )
     assert len(per_step) == 3 * len(ids), "every due message was delivered"
     assert {count for _, count in per_step} == {1}, "no message was delivered twice"
+
+
+async def post_event(client: httpx.AsyncClient, type: str, data: dict[str, Any], subject: str) -> None:
+    event = CloudEvent({"type": type, "source": "/e2e/school", "subject": subject, "tenant": "demo"}, data)
+    message = to_structured_event(event)
+    response = await client.post("/v1/events", headers={**message.headers, **KEY}, content=message.body)
+    assert response.status_code == 202, response.text
+
+
+async def test_lessons_payments_and_chats_run_end_to_end_over_http(stack: Stack) -> None:
+    stack.start_worker()
+    settings = {
+        **FAST_SETTINGS,
+        "payment_nudge_offsets": ["PT0S", "PT6S", "PT25S"],
+        "payment_escalation_delay": "PT2S",
+        "chat_push_delay": "PT2S",
+        "chat_sms_delay": "PT8S",
+    }
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        assert (await client.put("/v1/settings", json=settings, headers=KEY)).status_code == 200
+        now = datetime.now(UTC)
+        await post_event(
+            client, "lesson.scheduled", lesson("x-lesson", now + timedelta(seconds=16)), "x-lesson"
+        )
+        await post_event(
+            client, "invoice.issued", invoice("x-invoice", now + timedelta(seconds=2)), "x-invoice"
+        )
+        await post_event(client, "chat.message_sent", chat_message("x-chat", "m-1"), "x-chat")
+        await wait_for(client, ["invoice:x-invoice", "chat:x-chat"], per_subject=2, patience=60)
+        invoice_rows = await deliveries(client, "invoice:x-invoice")
+        assert [r["step"] for r in invoice_rows if r["status"] == "sent"] == ["nudge-2-s1", "nudge-1-s1"]
+        await post_event(
+            client, "invoice.paid", invoice("x-invoice", now + timedelta(seconds=2)), "x-invoice"
+        )
+        chat_rows = await deliveries(client, "chat:x-chat")
+        assert sorted(r["channel"] for r in chat_rows) == ["push", "sms"]
+        lesson_rows = await deliveries(client, "lesson:x-lesson")
+        assert {(r["step"], r["status"]) for r in lesson_rows} == {
+            ("reminder-20s-v0/student", "skipped"),
+            ("reminder-20s-v0/guardian", "skipped"),
+            ("reminder-10s-v0/student", "sent"),
+            ("reminder-10s-v0/guardian", "sent"),
+        }
+        await asyncio.sleep(max(0.0, (now + timedelta(seconds=30) - datetime.now(UTC)).total_seconds()))
+        assert len(await deliveries(client, "invoice:x-invoice")) == 2, "no nudge after the payment"
+        for kind, name in (("lesson", "x-lesson"), ("invoice", "x-invoice"), ("chat", "x-chat")):
+            timeline = await client.get(f"/v1/timeline/{kind}/{name}", headers=KEY)
+            assert timeline.status_code == 200, timeline.text
+            assert timeline.json()["deliveries"], kind
+        assert (await client.get("/v1/timeline/invoice/x-invoice", headers=KEY)).json()["status"] == "paid"
