@@ -23,11 +23,18 @@ async def deliveries(
     contact_id: str | None = None,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    attempts: bool = False,
 ) -> dict[str, Any]:
+    """Newest first; `attempts=true` adds every attempt and every provider status callback."""
     rows = await store.list_deliveries(
         tenant, subject=subject, contact_id=contact_id, status=status.value if status else None, limit=limit
     )
-    return {"deliveries": [row.public() for row in rows]}
+    found = [row.public() for row in rows]
+    if attempts:
+        for item in found:
+            item["attempts"] = [a.model_dump(mode="json") for a in await store.list_attempts(item["id"])]
+            item["events"] = [e.model_dump(mode="json") for e in await store.list_delivery_events(item["id"])]
+    return {"deliveries": found}
 
 
 @router.get("/v1/contacts/{contact_id}")

@@ -137,7 +137,7 @@ def capacity(results: Sequence[dict[str, Any]]) -> int | None:
 async def run(
     sizes: Sequence[int] = (500, 1000, 2000),
     window: float = 60.0,
-    setup_rate: float = 60.0,
+    setup_rate: float = 40.0,
     tuning: dict[str, Any] | None = None,
 ) -> Report:
     params = {"sizes": list(sizes), "window_s": window, "offset_s": OFFSET_S, "tuning": tuning or {}}

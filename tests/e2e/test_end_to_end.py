@@ -117,6 +117,12 @@ async def test_events_posted_over_http_become_messages_at_their_time(stack: Stac
                     lateness.append((sent_at - planned).total_seconds())
         lateness.sort()
         print(f"reminder lateness p50 {lateness[len(lateness) // 2]:.3f} s, max {lateness[-1]:.3f} s")
+        detailed = await client.get(
+            "/v1/deliveries", params={"subject": f"appointment:{ids[0]}", "attempts": "true"}, headers=KEY
+        )
+        assert [[a["status"] for a in row["attempts"]] for row in detailed.json()["deliveries"]] == [
+            ["sent"]
+        ] * 3
         timeline = await client.get(f"/v1/timeline/appointment/{ids[0]}", headers=KEY)
         assert timeline.status_code == 200
         assert timeline.json()["status"] == "confirmed" and len(timeline.json()["deliveries"]) == 3

@@ -279,3 +279,16 @@ async def test_query_answers_state_and_planned_messages(clinic: Clinic) -> None:
         ("visit_reminder", starts_at - timedelta(hours=24)),
         ("visit_reminder", starts_at - timedelta(hours=2)),
     ]
+
+
+async def test_a_settings_change_applies_to_lifecycles_that_start_afterwards(clinic: Clinic) -> None:
+    starts_at = await local_day(clinic, 3, time(14, 0))
+    await clinic.post("appointment.confirmed", appointment("a-18", starts_at))
+    await clinic.store.put_settings(
+        clinic.tenant, TenantSettings(timezone="Europe/Moscow", reminder_offsets=[timedelta(hours=5)])
+    )
+    await clinic.post("appointment.confirmed", appointment("a-19", starts_at))
+    before = {m.send_at for m in (await clinic.state("a-18")).planned}
+    after = {m.send_at for m in (await clinic.state("a-19")).planned}
+    assert before == {starts_at - timedelta(hours=24), starts_at - timedelta(hours=2)}
+    assert after == {starts_at - timedelta(hours=5)}
