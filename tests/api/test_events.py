@@ -254,3 +254,20 @@ async def test_non_numeric_sequence_is_refused(api: httpx.AsyncClient) -> None:
     response = await api.post("/v1/events", headers=STRUCTURED, content=json.dumps(event))
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "sequence"
+
+
+async def test_contact_updated_upserts_the_contact_and_starts_nothing(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    contact = {
+        "id": "p-77",
+        "name": "Иван",
+        "locale": "ru",
+        "timezone": "Europe/Moscow",
+        "email": "i@example.org",
+    }
+    event = cloud_event("contact.updated", {"contact": contact}, event_id=aid("c"))
+    response = await api.post("/v1/events", headers=STRUCTURED, content=json.dumps(event))
+    assert response.status_code == 202, response.text
+    stored = await store.get_contact("demo", "p-77")
+    assert stored is not None and stored.email == "i@example.org"
