@@ -46,6 +46,7 @@ def create_app(
 
     app = FastAPI(title="nudgeflow", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.key_cache = {}
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(RequestValidationError, invalid_request)
     for module in (events, resources, timeline, health, inbound):

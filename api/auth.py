@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from api.problems import Problem
 from store import Store
+
+# Resolved keys are remembered briefly: one lookup per key a minute, not one per event.
+# A revoked key therefore stops working within this long.
+KEY_CACHE_SECONDS = 60.0
 
 
 def get_store(request: Request) -> Store:
@@ -18,11 +24,17 @@ def get_store(request: Request) -> Store:
 async def tenant(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key:
+    if scheme.lower() != "bearer" or not key.strip():
         raise Problem(401, "Unauthorized", "send the tenant API key as 'Authorization: Bearer <key>'")
+    cache: dict[str, tuple[str, float]] = request.app.state.key_cache
+    digest = hashlib.sha256(key.strip().encode()).hexdigest()
+    hit = cache.get(digest)
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
     found = await get_store(request).tenant_for_api_key(key.strip())
     if found is None:
         raise Problem(401, "Unauthorized", "the API key is not valid")
+    cache[digest] = (found, time.monotonic() + KEY_CACHE_SECONDS)
     return found
 
 
