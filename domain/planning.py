@@ -45,6 +45,9 @@ class MessageFacts(BaseModel):
     rating: int | None = None
     comment: str = ""
     unread: int | None = None
+    # What a staff alert is about: the failed message's template and its recipient's name.
+    about: str = ""
+    about_name: str = ""
     nudge: int | None = None
     nudges: int | None = None
 

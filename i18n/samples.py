@@ -32,6 +32,7 @@ TEMPLATE_KEYS = (
     "staff_payment_overdue",
     "chat_unread_push",
     "chat_unread_sms",
+    "staff_delivery_failed",
 )
 STAFF_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("staff_"))
 
@@ -86,6 +87,7 @@ _SEND_MOMENT = {
     "staff_payment_overdue": timedelta(days=5),
     "chat_unread_push": timedelta(hours=2, seconds=5),
     "chat_unread_sms": timedelta(hours=2, minutes=10),
+    "staff_delivery_failed": timedelta(hours=-24, minutes=1),
 }
 
 # The lessons, payments and chat messages of an online school (and a clinic's chat).
@@ -221,6 +223,11 @@ def sample_context(
         "appointment_cancelled": {"cancelled_by": "clinic", "reason": words["cancel_reason"]},
         "appointment_rejected": {"reason": words["reject_reason"]},
         "staff_low_rating": {"rating": 2, "comment": words["comment"]},
+        "staff_delivery_failed": {
+            "about": "visit_reminder",
+            "about_name": words["patient"],
+            "reason": "sms: the number is unsubscribed",
+        },
     }
     context.update(extras.get(key, {}))
     if key in LESSON_KEYS | _PAYMENT_KEYS | _CHAT_KEYS:

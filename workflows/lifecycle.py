@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.models import LoadSettingsInput, PlanInput, SendMessageInput, SendMessageResult
     from domain.events import DomainEvent
-    from domain.planning import PlannedMessage, StepRecord
+    from domain.planning import MessageFacts, PlannedMessage, StepRecord
     from domain.settings import TenantSettings
     from workflows.inputs import LifecycleInput, LifecycleResult, LifecycleState
 
@@ -177,11 +177,28 @@ class Lifecycle:
                 retry_policy=SEND_RETRY,
                 summary=message.step,
             )
-            status = result.status
+            status, reason = result.status, result.reason or ""
         except ActivityError:
             workflow.logger.warning("send of %s failed after all retries", message.step)
-            status = "failed"
+            status, reason = "failed", "every retry failed"
         self.done[message.step] = StepRecord(at=workflow.now(), status=status)
+        if status == "failed" and message.audience != "staff":
+            await self._alert_staff(message, reason)
+
+    async def _alert_staff(self, failed: PlannedMessage, reason: str) -> None:
+        """A message that reached nobody is a task for a person: the tenant's staff hear of it at once."""
+        assert self.settings is not None
+        facts = MessageFacts(reason=reason, about=failed.template, about_name=failed.recipient.name)
+        for staff in self.settings.staff_recipients:
+            alert = PlannedMessage(
+                step=f"{failed.step}/failed/{staff.id}",
+                template="staff_delivery_failed",
+                audience="staff",
+                recipient=staff,
+                send_at=workflow.now(),
+                facts=facts,
+            )
+            await self._send(alert)
 
     def carry_over(
         self, events: list[DomainEvent] | None = None, done: dict[str, StepRecord] | None = None

@@ -10,7 +10,8 @@ import icalendar
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contacts import Contact
+from channels import OutgoingMessage, RecipientUnreachable, SendReceipt
+from domain.contacts import Channel, Contact
 from domain.settings import TenantSettings
 from store import Store
 from tests.factories import appointment
@@ -292,3 +293,31 @@ async def test_a_settings_change_applies_to_lifecycles_that_start_afterwards(cli
     after = {m.send_at for m in (await clinic.state("a-19")).planned}
     assert before == {starts_at - timedelta(hours=24), starts_at - timedelta(hours=2)}
     assert after == {starts_at - timedelta(hours=5)}
+
+
+class UnsubscribedSms:
+    """An SMS gateway that says this number has unsubscribed: a permanent refusal."""
+
+    provider = "refusing-sms"
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        raise RecipientUnreachable("the number is unsubscribed")
+
+
+async def test_a_message_no_channel_could_deliver_is_reported_to_staff(
+    time_env: WorkflowEnvironment, store: Store, task_queue: str
+) -> None:
+    async with running_clinic(
+        time_env, store, task_queue, adapters={Channel.SMS: UnsubscribedSms()}
+    ) as clinic:
+        await store.put_settings(
+            clinic.tenant, TenantSettings(timezone="Europe/Moscow", staff_recipients=[STAFF])
+        )
+        await clinic.wait_until_local(time(12, 0))
+        starts_at = await local_day(clinic, 3, time(14, 0))
+        await clinic.post("appointment.confirmed", appointment("a-20", starts_at))
+        rows = {row.step: row for row in await clinic.deliveries("a-20")}
+        assert rows["confirmed"].status == "failed" and "unsubscribed" in (rows["confirmed"].reason or "")
+        alert = rows["confirmed/failed/staff-1"]
+        assert alert.status == "sent" and alert.channel == "email"
+        assert "Анна Петрова" in (alert.body or "") and "unsubscribed" in (alert.body or "")
