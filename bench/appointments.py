@@ -1,4 +1,4 @@
-"""Appointment events as a clinic backend posts them, the posting over HTTP, and the delivery log read back."""
+"""Appointment events as a clinic backend posts them, posting them over HTTP, reading the delivery log."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ def envelope(kind: str, appointment_id: str, data: dict[str, Any], sequence: int
     }
 
 
-async def post_batches(api_url: str, events: Sequence[dict[str, Any]], size: int = 50, clients: int = 4) -> None:
+async def post_batches(
+    api_url: str, events: Sequence[dict[str, Any]], size: int = 50, clients: int = 4
+) -> None:
     """Post events as CloudEvents batches: the quick way to set up many appointments."""
     batches = [list(events[i : i + size]) for i in range(0, len(events), size)]
     limits = httpx.Limits(max_connections=clients)

@@ -38,8 +38,13 @@ class FloorNoop:
 @activity.defn(name="floor_record")
 async def floor_record(key: str) -> None:
     # One line a run, appended: a second line for a key is a duplicate, a missing one a miss.
-    with Path(os.environ.get("BENCH_FLOOR_RECORD_FILE", os.devnull)).open("a") as out:
-        out.write(f"{key} {time.time():.6f}\n")
+    line = f"{key} {time.time():.6f}\n"
+    await asyncio.to_thread(_append, Path(os.environ.get("BENCH_FLOOR_RECORD_FILE", os.devnull)), line)
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as out:
+        out.write(line)
 
 
 @workflow.defn(name="FloorReminder")
@@ -52,9 +57,17 @@ class FloorReminder:
         wait = due - workflow.now()
         if wait > timedelta(0):
             await workflow.sleep(wait)
-        await workflow.execute_activity(
-            floor_record, key, start_to_close_timeout=timedelta(seconds=30)
-        )
+        await workflow.execute_activity(floor_record, key, start_to_close_timeout=timedelta(seconds=30))
+
+
+def read_record(path: Path) -> dict[str, list[float]]:
+    """key -> the moments it ran, from a record file written by floor_record or the Celery task."""
+    ran: dict[str, list[float]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, moment = line.split()
+            ran.setdefault(key, []).append(float(moment))
+    return ran
 
 
 async def main(address: str, task_queue: str) -> None:
@@ -67,7 +80,10 @@ async def main(address: str, task_queue: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     worker = Worker(
-        client, task_queue=task_queue, workflows=[floor.FloorNoop, floor.FloorReminder], activities=[floor.floor_record]
+        client,
+        task_queue=task_queue,
+        workflows=[floor.FloorNoop, floor.FloorReminder],
+        activities=[floor.floor_record],
     )
     async with worker:
         await stop.wait()

@@ -11,7 +11,7 @@ from typing import Any
 from bench.appointments import at, cancelled, confirmed, post_batches, recorded
 from bench.reminders import start_waiting
 from bench.report import Report
-from bench.stack import Stack, rss_mib
+from bench.stack import Stack, rss_mib, until
 from domain.settings import TenantSettings
 
 SDK_DEFAULT_CACHE = 1000  # temporalio Worker(max_cached_workflows=...) when not tuned
@@ -48,14 +48,18 @@ async def finished_lifecycles(stack: Stack, count: int, setup_rate: float) -> fl
     # Reminders are 10 s before the start: the start lies beyond setting up all the confirmations.
     starts = began + 20 + count / setup_rate
     await post_batches(stack.api_url, [confirmed(f"done-{i}", at(starts)) for i in range(count)])
-    while await recorded(stack.store, "reminder") < count and time.time() < starts + 120:
-        await asyncio.sleep(0.5)
+
+    async def reminded() -> bool:
+        return await recorded(stack.store, "reminder") >= count
+
+    await until(reminded, starts + 120)
     await post_batches(stack.api_url, [cancelled(f"done-{i}") for i in range(count)])
     query = 'WorkflowId STARTS_WITH "appointment:demo:done-" AND ExecutionStatus = "Completed"'
-    while time.time() < starts + 300:
-        if (await stack.client.count_workflows(query)).count >= count:
-            break
-        await asyncio.sleep(1)
+
+    async def ended() -> bool:
+        return (await stack.client.count_workflows(query)).count >= count
+
+    await until(ended, starts + 300, every=1)
     return time.time() - began
 
 
@@ -81,14 +85,21 @@ async def run(open_count: int = 2000, finished: int = 300, tuning: dict[str, Any
         ["state", "RSS MiB", "per lifecycle KiB"],
         [
             ["idle, polling", round(idle, 1), None],
-            [f"{open_count} open lifecycles (cache {cache})", round(busy, 1), round((busy - idle) * 1024 / open_count, 1)],
+            [
+                f"{open_count} open lifecycles (cache {cache})",
+                round(busy, 1),
+                round((busy - idle) * 1024 / open_count, 1),
+            ],
         ],
     )
+    report.data = {"idle_mib": round(idle, 1), "open_mib": round(busy, 1), "open": open_count}
     per_thousand = (db_after - db_before) / max(completed, 1) * 1000 / 2**20
     report.add(
         "Dev server database (SQLite file + WAL)",
         ["finished lifecycles", "seconds", "growth MiB", "MiB per 1,000"],
         [[completed, round(seconds, 1), round((db_after - db_before) / 2**20, 2), round(per_thousand, 2)]],
     )
-    report.note("the worker caches at most max_cached_workflows lifecycles; the others live only on the server")
+    report.note(
+        "the worker caches at most max_cached_workflows lifecycles; the others live only on the server"
+    )
     return report

@@ -22,7 +22,9 @@ from bench.stack import Stack
 WARMUP = 20
 
 
-async def drive(count: int, clients: int, call: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+async def drive(
+    count: int, clients: int, call: Callable[[int], Awaitable[None]]
+) -> tuple[float, list[float]]:
     """Run call(0..count-1) on `clients` concurrent loops; (events/s, latencies in seconds)."""
     latencies: list[float] = []
     next_index = iter(range(count))
@@ -38,7 +40,9 @@ async def drive(count: int, clients: int, call: Callable[[int], Awaitable[None]]
     return count / (time.perf_counter() - began), latencies
 
 
-async def floor(stack: Stack, events: list[dict[str, Any]], clients: int, run: str) -> tuple[float, list[float]]:
+async def floor(
+    stack: Stack, events: list[dict[str, Any]], clients: int, run: str
+) -> tuple[float, list[float]]:
     worker = stack.start_floor_worker(stack.dir / "floor-ingest.txt")
     queue = f"{stack.task_queue}-floor"
     await stack.wait_polling(worker, queue)

@@ -92,7 +92,11 @@ async def run(
             spy.wait()
         tops = {name: top_frames(out) for name, out in outs.items()}
     for name, (total, own, inclusive) in tops.items():
-        report.add(f"{name}: own time, {total} samples", ["frame", "%"], [[f, round(100 * n / total, 1)] for f, n in own])
+        report.add(
+            f"{name}: own time, {total} samples",
+            ["frame", "%"],
+            [[f, round(100 * n / total, 1)] for f, n in own],
+        )
         report.add(
             f"{name}: inclusive time", ["frame", "%"], [[f, round(100 * n / total, 1)] for f, n in inclusive]
         )

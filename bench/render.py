@@ -1,4 +1,4 @@
-"""Render: renders per second of a typical reminder (visit_reminder, sms and default) from the compiled cache."""
+"""Render: renders per second of a typical reminder (visit_reminder) from the compiled template cache."""
 
 from __future__ import annotations
 

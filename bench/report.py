@@ -75,7 +75,9 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     lines.append("  ".join("-" * w for w in widths))
     # The first column names the row: left-aligned; figures right-aligned.
     lines += [
-        "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+        "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))
+        )
         for row in text
     ]
     return "\n".join(lines)
@@ -92,6 +94,8 @@ class Report:
         self.machine = machine()
         self.tables: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        # Figures other benchmarks may quote (the side-by-side summary); saved with the tables.
+        self.data: dict[str, Any] = {}
 
     def add(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         self.tables.append({"title": title, "columns": list(columns), "rows": [list(r) for r in rows]})
@@ -112,6 +116,7 @@ class Report:
             "params": self.params,
             "tables": self.tables,
             "notes": self.notes,
+            "data": self.data,
         }
         path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
         return path

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -26,6 +27,16 @@ from store import Store, migrate
 ROOT = Path(__file__).resolve().parents[1]
 KEY = {"Authorization": "Bearer demo-key"}
 STARTUP_TIMEOUT_S = 60.0
+
+
+async def until(check: Callable[[], Awaitable[bool]], deadline: float, every: float = 0.5) -> bool:
+    """Poll `check` until it holds or the wall clock passes `deadline` (time.time()); whether it held."""
+    while True:
+        if await check():
+            return True
+        if time.time() >= deadline:
+            return False
+        await asyncio.sleep(every)
 
 
 def free_port() -> int:
@@ -110,7 +121,14 @@ class Stack:
         return subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT)
 
     async def __aenter__(self) -> Stack:
-        argv = [temporal_binary(), "server", "start-dev", "--headless", "--db-filename", str(self.temporal_db)]
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--db-filename",
+            str(self.temporal_db),
+        ]
         argv += ["--ip", "127.0.0.1", "--port", str(self.temporal_port), "--log-level", "error"]
         self.server = self.spawn("temporal", argv)
         try:
@@ -131,9 +149,11 @@ class Stack:
                 client = await Client.connect(self.address, data_converter=pydantic_data_converter)
                 await client.count_workflows()
                 return client
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() > deadline or (self.server and self.server.poll() is not None):
-                    raise RuntimeError(f"the dev server did not start; see {self.dir / 'temporal.log'}")
+                    raise RuntimeError(
+                        f"the dev server did not start; see {self.dir / 'temporal.log'}"
+                    ) from exc
                 await asyncio.sleep(0.3)
 
     async def start_api(self) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import signal
+from typing import Any
 
 from config import get_settings
 from store import Store
@@ -14,7 +15,7 @@ from worker import build_worker
 from workflows.client import connect
 
 
-async def main(tuning: dict[str, int]) -> None:
+async def main(tuning: dict[str, Any]) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     store = Store(settings.database_url)

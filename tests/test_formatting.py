@@ -125,3 +125,21 @@ def test_locale_tags_are_normalised_and_chained_to_the_tenant_default() -> None:
     assert locale_chain("en-US", "en") == ["en-US", "en"]
     with pytest.raises(ValueError):
         normalize_tag("../../etc/passwd")
+
+
+def test_the_autumn_dst_change_keeps_wall_clock_times_and_calendar_days() -> None:
+    # New York falls back on 2 November 2025 at 02:00: a visit at 10:00 that day is 15:00 UTC, not 14:00.
+    visit = datetime(2025, 11, 2, 15, 0, tzinfo=UTC)
+    day_before = datetime(2025, 11, 1, 14, 0, tzinfo=UTC)  # 10:00 EDT, 25 hours earlier
+    assert formatting.format_time(visit, "en-US", "America/New_York").replace("\u202f", " ") == "10:00 AM"
+    assert formatting.format_time(visit, "ru", "America/New_York") == "10:00"
+    assert formatting.format_relative_day(visit, day_before, "en-US", "America/New_York") == "tomorrow"
+    assert formatting.format_relative_day(visit, day_before, "ru", "America/New_York") == "завтра"
+
+
+@pytest.mark.parametrize(
+    ("hours", "ru", "en"), [(1, "1 час", "1 hour"), (2, "2 часа", "2 hours"), (5, "5 часов", "5 hours")]
+)
+def test_durations_in_hours_take_the_cldr_plural_form(hours: int, ru: str, en: str) -> None:
+    assert formatting.format_timedelta(timedelta(hours=hours), "ru") == ru
+    assert formatting.format_timedelta(timedelta(hours=hours), "en") == en

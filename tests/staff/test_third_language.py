@@ -6,7 +6,7 @@ import pytest
 
 from i18n import TEMPLATE_KEYS, TemplateRenderer, sample_context
 
-# Every key with sample data; the lesson, payment and chat keys have none yet (and no de.toml).
+# Every key the lifecycles send (each has sample data): adding a language is adding these files.
 KEYS = sorted(TEMPLATE_KEYS)
 
 
