@@ -46,9 +46,15 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install -e '.[dev,bench]'
+	touch $@
+
+bench: install $(BENCH_STAMP)
 	@if [ -f bench/__main__.py ]; then \
-		$(BIN)/python -m bench; \
+		$(BIN)/python -m bench $(BENCH_ARGS); \
 	else \
 		echo "benchmarks are not written yet (bench/__main__.py is missing)" >&2; exit 1; \
 	fi

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "ingest": {"events": 20, "clients": 4},
     "end_to_end": {"events": 10, "clients": 4},
     "reminders": {"sizes": [20], "window": 4.0},
-    "footprint": {"open_count": 20, "finished": 5},
+    "footprint": {"open_count": 20, "finished": 5, "lead": 12.0},
     "celery_baseline": {"m": 20, "window": 4.0, "burst": 10, "k": 8, "far": 20, "quick": True},
 }
 
@@ -40,6 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that each one still works")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--tuning", default="{}", help="worker.build_worker keyword arguments, as JSON")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite", help="the store")
     parser.add_argument("--events", type=int, default=1000, help="ingest: events posted")
     parser.add_argument("--clients", type=int, default=16, help="ingest, end_to_end: concurrent clients")
     parser.add_argument("--e2e-events", type=int, default=300, help="end_to_end: events posted")
@@ -116,6 +118,7 @@ def summary(reports: dict[str, Report]) -> str | None:
 
 async def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    os.environ["BENCH_DATABASE"] = args.database
     reports: dict[str, Report] = {}
     began = time.monotonic()
     for name, run in plan(args).items():

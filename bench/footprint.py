@@ -42,11 +42,11 @@ async def open_lifecycles(stack: Stack, count: int) -> None:
     await settle(stack, [f"appointment:demo:open-{i}" for i in range(max(0, count - 20), count)])
 
 
-async def finished_lifecycles(stack: Stack, count: int, setup_rate: float) -> float:
+async def finished_lifecycles(stack: Stack, count: int, setup_rate: float, lead: float) -> float:
     """Run `count` lifecycles to their end; the seconds it took."""
     began = time.time()
     # Reminders are 10 s before the start: the start lies beyond setting up all the confirmations.
-    starts = began + 20 + count / setup_rate
+    starts = began + lead + count / setup_rate
     await post_batches(stack.api_url, [confirmed(f"done-{i}", at(starts)) for i in range(count)])
 
     async def reminded() -> bool:
@@ -63,7 +63,9 @@ async def finished_lifecycles(stack: Stack, count: int, setup_rate: float) -> fl
     return time.time() - began
 
 
-async def run(open_count: int = 2000, finished: int = 300, tuning: dict[str, Any] | None = None) -> Report:
+async def run(
+    open_count: int = 2000, finished: int = 200, lead: float = 20.0, tuning: dict[str, Any] | None = None
+) -> Report:
     params = {"open": open_count, "finished": finished, "tuning": tuning or {}}
     report = Report("footprint", params)
     cache = (tuning or {}).get("max_cached_workflows", SDK_DEFAULT_CACHE)
@@ -77,7 +79,7 @@ async def run(open_count: int = 2000, finished: int = 300, tuning: dict[str, Any
         await open_lifecycles(stack, open_count)
         busy = rss_mib(worker.pid)
         db_before = stack.temporal_db_bytes()
-        seconds = await finished_lifecycles(stack, finished, setup_rate=15)
+        seconds = await finished_lifecycles(stack, finished, setup_rate=15, lead=lead)
         db_after = stack.temporal_db_bytes()
         completed = (await stack.client.count_workflows('ExecutionStatus = "Completed"')).count
     report.add(

@@ -35,7 +35,7 @@ async def reminders_sent(stack: Stack) -> dict[str, list[float]]:
     return sent_by
 
 
-async def killed_before_burst(k: int, lead: float) -> dict[str, Any]:
+async def killed_before_burst(k: int, lead: float, patience: float) -> dict[str, Any]:
     async with Stack(settings=SETTINGS) as stack:
         worker = stack.start_worker()
         await stack.wait_polling(worker)
@@ -47,7 +47,7 @@ async def killed_before_burst(k: int, lead: float) -> dict[str, Any]:
         worker.wait()
         await asyncio.sleep(2)
         stack.start_worker()
-        await until(lambda: all_sent(stack, k), t0 + 60)
+        await until(lambda: all_sent(stack, k), t0 + 5 + patience)
         by_key = await reminders_sent(stack)
         duplicates = await duplicate_sends(stack.store)
     lateness = [late[0] for late in by_key.values()]

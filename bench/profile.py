@@ -12,16 +12,19 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.appointments import STRUCTURED, wait_for_sent
+from bench.appointments import STRUCTURED, at, confirmed, wait_for_sent
 from bench.ingest import drive, make_events
+from bench.reminders import start_waiting
 from bench.report import Report
 from bench.stack import Stack
+from domain.settings import TenantSettings
 
 
 def py_spy() -> str:
@@ -103,12 +106,47 @@ async def run(
     return report
 
 
+async def reminders_run(m: int = 1000, window: int = 30, tuning: dict[str, Any] | None = None) -> Report:
+    """Profile the worker while m reminders come due over `window` seconds (the timer -> send path)."""
+    report = Report("profile-reminders", {"m": m, "window_s": window, "tuning": tuning or {}})
+    async with Stack(tuning=tuning, settings={"reminder_offsets": ["PT30S"]}) as stack:
+        worker = stack.start_worker()
+        await stack.wait_polling(worker)
+        settings = TenantSettings.model_validate(stack.settings)
+        t0 = time.time() + 5 + m / 40
+        due = iter(enumerate(range(m)))
+
+        async def starter() -> None:
+            for i, _ in due:
+                moment = t0 + i * window / m
+                await start_waiting(stack, confirmed(f"prof-{i}", at(moment + 30)), settings)
+
+        await asyncio.gather(*(starter() for _ in range(16)))
+        await asyncio.sleep(max(0.0, t0 - time.time()))
+        cpu_before = stack.cpu()
+        record(worker.pid, window, stack.dir / "profile-worker.txt").wait()
+        cpu = {name: round((stack.cpu()[name] - cpu_before[name]) / window, 2) for name in cpu_before}
+        total, own, inclusive = top_frames(stack.dir / "profile-worker.txt")
+    report.add(
+        f"worker: own time, {total} samples", ["frame", "%"], [[f, round(100 * n / total, 1)] for f, n in own]
+    )
+    report.add(
+        "worker: inclusive time", ["frame", "%"], [[f, round(100 * n / total, 1)] for f, n in inclusive]
+    )
+    report.add("cores busy meanwhile", ["process", "cores"], list(cpu.items()))
+    return report
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=400)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--tuning", default="{}")
     parser.add_argument("--opted-out", action="store_true", help="patients opted out: no render, no .ics")
+    parser.add_argument("--reminders", type=int, default=0, help="profile M reminders due over --seconds")
     args = parser.parse_args()
     tuning = json.loads(args.tuning)
-    asyncio.run(run(args.events, seconds=args.seconds, tuning=tuning, opted_out=args.opted_out)).save()
+    if args.reminders:
+        asyncio.run(reminders_run(args.reminders, args.seconds, tuning)).save()
+    else:
+        asyncio.run(run(args.events, seconds=args.seconds, tuning=tuning, opted_out=args.opted_out)).save()

@@ -114,6 +114,7 @@ class Report:
             "seconds": round(time.monotonic() - self.began, 1),
             "machine": self.machine,
             "params": self.params,
+            "store": os.environ.get("BENCH_DATABASE", "sqlite"),
             "tables": self.tables,
             "notes": self.notes,
             "data": self.data,

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,8 @@ from store import Store, migrate
 ROOT = Path(__file__).resolve().parents[1]
 KEY = {"Authorization": "Bearer demo-key"}
 STARTUP_TIMEOUT_S = 60.0
+# BENCH_DATABASE=postgres runs the store on this server (a fresh database per stack); else SQLite.
+POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
 async def until(check: Callable[[], Awaitable[bool]], deadline: float, every: float = 0.5) -> bool:
@@ -37,6 +40,13 @@ async def until(check: Callable[[], Awaitable[bool]], deadline: float, every: fl
         if time.time() >= deadline:
             return False
         await asyncio.sleep(every)
+
+
+def _postgres(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(statement.encode())
 
 
 def free_port() -> int:
@@ -80,6 +90,10 @@ class Stack:
         settings: dict[str, Any] | None = None,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nudgeflow-bench-"))
+        self.postgres_db: str | None = None
+        if database_url is None and os.environ.get("BENCH_DATABASE") == "postgres":
+            self.postgres_db = f"nudgeflow_bench_{uuid.uuid4().hex[:8]}"
+            database_url = f"{POSTGRES_SERVER}/{self.postgres_db}"
         self.database_url = database_url or f"sqlite+aiosqlite:///{self.dir / 'nudgeflow.db'}"
         self.temporal_db = self.dir / "temporal.db"
         self.temporal_port = free_port()
@@ -106,8 +120,12 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
+        inherited = dict(os.environ)
+        # The sandbox imports the workflow modules afresh for every workflow it starts: without
+        # __pycache__ that is a compile from source each time, which no deployment pays.
+        inherited.pop("PYTHONDONTWRITEBYTECODE", None)
         return {
-            **os.environ,
+            **inherited,
             "TEMPORAL_ADDRESS": self.address,
             "DATABASE_URL": self.database_url,
             "NUDGEFLOW_TASK_QUEUE": self.task_queue,
@@ -132,6 +150,8 @@ class Stack:
         argv += ["--ip", "127.0.0.1", "--port", str(self.temporal_port), "--log-level", "error"]
         self.server = self.spawn("temporal", argv)
         try:
+            if self.postgres_db:
+                await asyncio.to_thread(_postgres, f"CREATE DATABASE {self.postgres_db}")
             self.client = await self._connect()
             await asyncio.to_thread(migrate, self.database_url)
         except BaseException:
@@ -229,6 +249,8 @@ class Stack:
     ) -> None:
         await self.store.close()
         self.stop()
+        if self.postgres_db:
+            await asyncio.to_thread(_postgres, f"DROP DATABASE IF EXISTS {self.postgres_db}")
         if kind is None and not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
