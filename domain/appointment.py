@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from domain.contacts import Contact
 from domain.events import (
@@ -16,12 +16,12 @@ from domain.events import (
     AppointmentRescheduled,
     DomainEvent,
     FeedbackSubmitted,
-    ordered,
+    fold_into,
 )
 from domain.planning import (
     CalendarInvite,
+    LifecyclePlan,
     MessageFacts,
-    PlannedMessage,
     Planner,
     StepRecord,
 )
@@ -160,20 +160,11 @@ def apply(view: AppointmentView, event: DomainEvent) -> None:
 
 
 def fold(events: list[DomainEvent]) -> AppointmentView:
-    view = AppointmentView()
-    seen: set[str] = set()
-    for event in ordered(events):
-        if event.id not in seen:
-            seen.add(event.id)
-            apply(view, event)
-    return view
+    return fold_into(AppointmentView(), events, apply)
 
 
-class AppointmentPlan(BaseModel):
+class AppointmentPlan(LifecyclePlan):
     view: AppointmentView
-    messages: list[PlannedMessage] = Field(default_factory=list)
-    # With nothing pending, the lifecycle ends at this moment unless another event arrives.
-    close_at: datetime
 
     @property
     def status(self) -> str:

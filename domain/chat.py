@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.contacts import Channel, Contact
-from domain.events import ChatMessage, DomainEvent, ordered
-from domain.planning import MessageFacts, PlannedMessage, Planner, StepRecord
+from domain.events import ChatMessage, DomainEvent, fold_into, ordered
+from domain.planning import LifecyclePlan, MessageFacts, Planner, StepRecord
 from domain.settings import TenantSettings
 
 PUSH_CHANNELS = [Channel.PUSH, Channel.WEBPUSH]
@@ -73,10 +73,7 @@ def apply(view: ChatView, event: DomainEvent) -> None:
 
 
 def fold(events: list[DomainEvent]) -> ChatView:
-    view = ChatView()
-    for event in ordered(events):
-        apply(view, event)
-    return view
+    return fold_into(ChatView(), events, apply)
 
 
 def compact(events: list[DomainEvent]) -> list[DomainEvent]:
@@ -96,10 +93,8 @@ def compact_done(events: list[DomainEvent], done: dict[str, StepRecord]) -> dict
     return {step: record for step, record in done.items() if step.split("/", 1)[1] in unread}
 
 
-class ChatPlan(BaseModel):
+class ChatPlan(LifecyclePlan):
     view: ChatView
-    messages: list[PlannedMessage] = Field(default_factory=list)
-    close_at: datetime
 
     @property
     def status(self) -> str:

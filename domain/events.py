@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from domain.contacts import Contact, check_timezone
 
 Id = str
+ViewT = TypeVar("ViewT")
 
 
 class _Data(BaseModel):
@@ -202,6 +204,16 @@ class DomainEvent(BaseModel):
 
     def parsed(self) -> _Data:
         return EVENT_DATA[self.type].model_validate(self.data)
+
+
+def fold_into(view: ViewT, events: list[DomainEvent], apply: Callable[[ViewT, DomainEvent], None]) -> ViewT:
+    """Apply each event once, in `sequence` order: what every lifecycle's state is made of."""
+    seen: set[str] = set()
+    for event in ordered(events):
+        if event.id not in seen:
+            seen.add(event.id)
+            apply(view, event)
+    return view
 
 
 def ordered(events: list[DomainEvent]) -> list[DomainEvent]:

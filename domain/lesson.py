@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from domain.contacts import Contact
-from domain.events import DomainEvent, FeedbackSubmitted, Lesson, LessonChange, ordered
-from domain.planning import Audience, MessageFacts, PlannedMessage, Planner, StepRecord
+from domain.events import DomainEvent, FeedbackSubmitted, Lesson, LessonChange, fold_into
+from domain.planning import Audience, LifecyclePlan, MessageFacts, Planner, StepRecord
 from domain.settings import TenantSettings
 
 ORPHAN_TTL = timedelta(days=7)
@@ -82,16 +82,11 @@ def apply(view: LessonView, event: DomainEvent) -> None:
 
 
 def fold(events: list[DomainEvent]) -> LessonView:
-    view = LessonView()
-    for event in ordered(events):
-        apply(view, event)
-    return view
+    return fold_into(LessonView(), events, apply)
 
 
-class LessonPlan(BaseModel):
+class LessonPlan(LifecyclePlan):
     view: LessonView
-    messages: list[PlannedMessage] = Field(default_factory=list)
-    close_at: datetime
 
     @property
     def status(self) -> str:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from domain.contacts import Contact
-from domain.events import Balance, DomainEvent, Invoice, ordered
-from domain.planning import MessageFacts, PlannedMessage, Planner, StepRecord
+from domain.events import Balance, DomainEvent, Invoice, fold_into, ordered
+from domain.planning import LifecyclePlan, MessageFacts, Planner, StepRecord
 from domain.quiet_hours import before_by
 from domain.settings import TenantSettings
 
@@ -68,16 +68,11 @@ def stopped(events: list[DomainEvent]) -> bool:
 
 
 def fold(events: list[DomainEvent]) -> PaymentView:
-    view = PaymentView()
-    for event in ordered(events):
-        apply(view, event)
-    return view
+    return fold_into(PaymentView(), events, apply)
 
 
-class PaymentPlan(BaseModel):
+class PaymentPlan(LifecyclePlan):
     view: PaymentView
-    messages: list[PlannedMessage] = Field(default_factory=list)
-    close_at: datetime
 
     @property
     def status(self) -> str:

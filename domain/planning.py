@@ -79,6 +79,14 @@ def offset_label(offset: timedelta) -> str:
     return f"{seconds}s"
 
 
+class LifecyclePlan(BaseModel):
+    """What a planner returns: the messages still called for, and when the lifecycle may end."""
+
+    messages: list[PlannedMessage] = Field(default_factory=list)
+    # With nothing pending, the lifecycle ends at this moment unless another event arrives.
+    close_at: datetime
+
+
 class ReminderTime(BaseModel):
     offset: timedelta
     send_at: datetime | None
