@@ -72,7 +72,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
     now = datetime.now(UTC)
     batches: dict[str, list[DomainEvent]] = defaultdict(list)
     targets: dict[str, Route] = {}
-    duplicates, stored_only, claimed = [], [], []
+    duplicates, claimed = [], []
     for event, target in zip(events, routes, strict=True):
         env = event.envelope
         key = (env.source, env.id)
@@ -81,8 +81,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
             continue
         claimed.append(key)
         if target is None:
-            stored_only.append(key)
-            continue
+            continue  # a contact update: stored above, no lifecycle to tell
         targets[target.workflow_id] = target
         batches[target.workflow_id].append(
             DomainEvent(

@@ -135,7 +135,7 @@ def plan_chat(view: ChatView, settings: TenantSettings, done: dict[str, StepReco
         facts=facts,
         channels=PUSH_CHANNELS,
     )
-    p.to_contact(
+    sms = p.to_contact(
         f"sms/{first}",
         "chat_unread_sms",
         "contact",
@@ -145,9 +145,9 @@ def plan_chat(view: ChatView, settings: TenantSettings, done: dict[str, StepReco
         expires_at=None,
         facts=facts,
         channels=SMS_CHANNELS,
+        lateness=settings.max_lateness,
     )
-    sms_at = p.messages[-1].send_at
-    p.messages[-1].expires_at = sms_at + settings.max_lateness
+    sms_at = sms.send_at
     return ChatPlan(view=view, messages=p.messages, close_at=max(close_at, sms_at))
 
 

@@ -101,10 +101,17 @@ def plan_payment(view: PaymentView, settings: TenantSettings, done: dict[str, St
     for i, moment in enumerate(moments):
         step = f"nudge-{i + 1}-s{view.series}"
         if i in missed[:-1]:
+            reason = "too late: the nudge's moment passed before it was issued"
             p.to_contact(
-                step, template, "payer", payer, view.opened_at, deadline=None, expires_at=None, quiet=False
+                step,
+                template,
+                "payer",
+                payer,
+                view.opened_at,
+                deadline=None,
+                expires_at=None,
+                skip_reason=reason,
             )
-            p.messages[-1].skip_reason = "too late: the nudge's moment passed before it was issued"
             continue
         due = max(moment, view.opened_at)
         expires = moments[i + 1] if i + 1 < count else None

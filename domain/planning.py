@@ -182,26 +182,32 @@ class Planner:
         facts: MessageFacts | None = None,
         invite: CalendarInvite | None = None,
         channels: list[Channel] | None = None,
-    ) -> None:
-        send_at, reason = (due, None)
-        if quiet:
+        skip_reason: str | None = None,
+        lateness: timedelta | None = None,
+    ) -> PlannedMessage:
+        """Plan one message; `skip_reason` records it as skipped at `due`, `lateness` sets its expiry
+        that long after the moment quiet hours chose."""
+        send_at, reason = (due, skip_reason)
+        if quiet and skip_reason is None:
             send_at, reason = place(
                 due, recipient, self.settings.quiet_hours, deadline=deadline, not_before=due
             )
-        self.messages.append(
-            PlannedMessage(
-                step=step,
-                template=template,
-                audience=audience,
-                recipient=recipient,
-                send_at=send_at,
-                expires_at=expires_at,
-                skip_reason=reason,
-                facts=facts or MessageFacts(),
-                invite=invite,
-                channels=channels,
-            )
+        if expires_at is None and lateness is not None:
+            expires_at = send_at + lateness
+        message = PlannedMessage(
+            step=step,
+            template=template,
+            audience=audience,
+            recipient=recipient,
+            send_at=send_at,
+            expires_at=expires_at,
+            skip_reason=reason,
+            facts=facts or MessageFacts(),
+            invite=invite,
+            channels=channels,
         )
+        self.messages.append(message)
+        return message
 
     def to_staff(
         self,
