@@ -1,8 +1,12 @@
 """The loop every lifecycle workflow runs: re-plan on each event, sleep to the next message, send, end.
 
 Planning is a local activity (its result lands in history, so local-time math never runs in the
-sandbox); sending is an activity recorded under `{workflow_id}/{step}`. A workflow class owns the
-signal, the query and the run method and hands the rest to `Lifecycle`.
+sandbox). Sending is recorded under `{workflow_id}/{step}` and tried first as a local activity:
+one attempt inside the workflow task that woke for it, no round trip through the server's activity
+queue. Only when that attempt fails (a provider outage, a timeout) does a regular activity take
+over, whose retries can wait out the outage and ask the workflow before each provider call whether
+the message is still wanted. A workflow class owns the signal, the query and the run method and
+hands the rest to `Lifecycle`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import LoadSettingsInput, PlanInput, SendMessageInput, SendMessageResult
@@ -24,6 +29,10 @@ with workflow.unsafe.imports_passed_through():
 LOCAL_TIMEOUT = timedelta(seconds=30)
 SEND_ATTEMPT_TIMEOUT = timedelta(seconds=15)
 SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# The first attempt of every send runs as a local activity (see the module docstring). Histories
+# recorded before this patch replay their regular-activity sends unchanged.
+LOCAL_SEND_PATCH = "send-first-as-local-activity"
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 # Retries continue a little past a message's expiry so the last attempt records it as skipped.
 EXPIRY_MARGIN = timedelta(minutes=2)
 UNBOUNDED_SEND = timedelta(days=1)
@@ -153,37 +162,69 @@ class Lifecycle:
 
     async def _send(self, message: PlannedMessage) -> None:
         assert self.settings is not None
-        now = workflow.now()
-        if message.expires_at is not None:
-            budget = max(message.expires_at - now, timedelta(0)) + EXPIRY_MARGIN
-        else:
-            budget = UNBOUNDED_SEND
-        try:
-            result = await workflow.execute_activity(
-                "send_message",
-                SendMessageInput(
-                    tenant=self.input.tenant,
-                    workflow_id=workflow.info().workflow_id,
-                    subject=f"{self.kind}:{self.input.aggregate_id}",
-                    message=message,
-                    default_locale=self.settings.default_locale,
-                    channel_costs=self.settings.channel_costs,
-                    guarded=self.guarded,
-                    **self.plan.send_fields(),
-                ),
-                result_type=SendMessageResult,
-                start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
-                schedule_to_close_timeout=budget,
-                retry_policy=SEND_RETRY,
-                summary=message.step,
-            )
+        input = SendMessageInput(
+            tenant=self.input.tenant,
+            workflow_id=workflow.info().workflow_id,
+            subject=f"{self.kind}:{self.input.aggregate_id}",
+            message=message,
+            default_locale=self.settings.default_locale,
+            channel_costs=self.settings.channel_costs,
+            guarded=self.guarded,
+            **self.plan.send_fields(),
+        )
+        result = await self._send_locally(input) if workflow.patched(LOCAL_SEND_PATCH) else None
+        if result is not None:
             status, reason = result.status, result.reason or ""
-        except ActivityError:
-            workflow.logger.warning("send of %s failed after all retries", message.step)
-            status, reason = "failed", "every retry failed"
+        else:
+            try:
+                result = await workflow.execute_activity(
+                    "send_message",
+                    input,
+                    result_type=SendMessageResult,
+                    start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
+                    schedule_to_close_timeout=self._send_budget(message),
+                    retry_policy=SEND_RETRY,
+                    summary=message.step,
+                )
+                status, reason = result.status, result.reason or ""
+            except ActivityError:
+                workflow.logger.warning("send of %s failed after all retries", message.step)
+                status, reason = "failed", "every retry failed"
         self.done[message.step] = StepRecord(at=workflow.now(), status=status)
         if status == "failed" and message.audience != "staff":
             await self._alert_staff(message, reason)
+
+    @staticmethod
+    def _send_budget(message: PlannedMessage) -> timedelta:
+        if message.expires_at is None:
+            return UNBOUNDED_SEND
+        return max(message.expires_at - workflow.now(), timedelta(0)) + EXPIRY_MARGIN
+
+    async def _send_locally(self, input: SendMessageInput) -> SendMessageResult | None:
+        """The first attempt, inside this workflow task; None hands the send to a regular activity.
+
+        The workflow decided this message is due in this very task, so the activity need not ask it
+        (and could not: a query waits for the task that runs the local activity to finish).
+        """
+        try:
+            result: SendMessageResult = await workflow.execute_local_activity(
+                "send_message",
+                input.model_copy(update={"guarded": False}),
+                result_type=SendMessageResult,
+                start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
+                retry_policy=ONE_ATTEMPT,
+                summary=input.message.step,
+            )
+            return result
+        except (ActivityError, ApplicationError, ActivityTimeout) as failed:
+            # A local activity's failure arrives as its cause itself (the provider's error, a timeout).
+            cause: FailureError | BaseException | None = (
+                failed.cause if isinstance(failed, ActivityError) else failed
+            )
+            if isinstance(cause, ApplicationError) and cause.next_retry_delay:
+                # The provider asked for a pause (Retry-After): it is not called again before then.
+                await workflow.sleep(cause.next_retry_delay, summary="provider asked to wait")
+            return None
 
     async def _alert_staff(self, failed: PlannedMessage, reason: str) -> None:
         """A message that reached nobody is a task for a person: the tenant's staff hear of it at once."""
