@@ -62,7 +62,13 @@ async def main() -> None:
     client = await connect(settings)
     # Channels with credentials in the environment get their provider; the rest stay with the outbox.
     adapters = build_adapters(get_channels_config())
-    worker = build_worker(client, store, settings.task_queue, adapters=adapters)
+    worker = build_worker(
+        client,
+        store,
+        settings.task_queue,
+        adapters=adapters,
+        max_cached_workflows=settings.max_cached_workflows,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
