@@ -89,7 +89,8 @@ class Stack:
         tuning: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="nudgeflow-bench-"))
+        # BENCH_TMP=/dev/shm keeps the databases (dev server, store) off a shared machine's disk.
+        self.dir = Path(tempfile.mkdtemp(prefix="nudgeflow-bench-", dir=os.environ.get("BENCH_TMP")))
         self.postgres_db: str | None = None
         if database_url is None and os.environ.get("BENCH_DATABASE") == "postgres":
             self.postgres_db = f"nudgeflow_bench_{uuid.uuid4().hex[:8]}"
