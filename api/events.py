@@ -67,8 +67,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         )
         for e, r in zip(events, routes, strict=True)
     ]
-    seen = await store.claim_events(tenant, keys)
-    await store.upsert_contacts(tenant, _contacts(events))
+    seen = await store.claim_events(tenant, keys, _contacts(events))
     now = datetime.now(UTC)
     batches: dict[str, list[DomainEvent]] = defaultdict(list)
     targets: dict[str, Route] = {}

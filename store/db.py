@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
@@ -16,6 +16,7 @@ from store import callbacks, deliveries, staff, templates, tenants
 from store import events as _events
 from store.callbacks import DeliveryEvent
 from store.engine import make_async_engine
+from store.group_commit import GroupCommit
 from store.records import DeliveryAttempt, InboundEventKey
 from store.staff import Role, StaffUser
 from store.templates import TemplateError, TemplateVersion
@@ -27,6 +28,8 @@ class Store:
     def __init__(self, database_url: str) -> None:
         self.engine: AsyncEngine = make_async_engine(database_url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The writes on the hot paths (events in, deliveries out) commit together under load.
+        self._group = GroupCommit(self._sessions)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -73,14 +76,18 @@ class Store:
     # Inbound events
 
     async def claim_events(
-        self, tenant: str, events: Sequence[InboundEventKey]
+        self, tenant: str, events: Sequence[InboundEventKey], contacts: Sequence[Contact] = ()
     ) -> dict[tuple[str, str], str]:
-        async with self._sessions.begin() as session:
+        """Claim events by (source, id) and store the contacts they carry, in one transaction."""
+
+        async def claim(session: AsyncSession) -> dict[tuple[str, str], str]:
+            await tenants.upsert_contacts(session, tenant, contacts)
             return await _events.claim_events(session, tenant, events)
 
+        return await self._group.run(claim)
+
     async def mark_events(self, tenant: str, keys: Sequence[tuple[str, str]], status: str) -> None:
-        async with self._sessions.begin() as session:
-            await _events.mark_events(session, tenant, keys, status)
+        await self._group.run(lambda session: _events.mark_events(session, tenant, keys, status))
 
     async def forget_events(self, tenant: str, keys: Sequence[tuple[str, str]]) -> None:
         async with self._sessions.begin() as session:
@@ -89,12 +96,12 @@ class Store:
     # Deliveries
 
     async def begin_delivery(self, draft: DeliveryDraft) -> tuple[Delivery, bool]:
-        async with self._sessions.begin() as session:
-            return await deliveries.begin_delivery(session, draft)
+        return await self._group.run(lambda session: deliveries.begin_delivery(session, draft))
 
     async def finish_delivery(self, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
-        async with self._sessions.begin() as session:
-            return await deliveries.finish_delivery(session, delivery_id, outcome)
+        return await self._group.run(
+            lambda session: deliveries.finish_delivery(session, delivery_id, outcome)
+        )
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         async with self._sessions() as session:
