@@ -1,7 +1,8 @@
 """Record finished runs of every workflow as JSON histories for the replay test.
 
-Run after a deliberate, compatible change to the workflows (and review the diff):
-    .venv/bin/python -m tests.replay.record_histories
+Run after a change to the workflows' command sequence (guarded by `workflow.patched`), into a new
+folder named for that shape; the older folders stay, so runs started before it must still replay:
+    .venv/bin/python -m tests.replay.record_histories v2-local-send
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ async def _chat(clinic: Clinic) -> str:
     return "chat:r-4"
 
 
-async def main() -> None:
+async def main(version: str) -> None:
+    folder_out = HISTORIES / version
+    folder_out.mkdir(parents=True, exist_ok=True)
     server = Path(sys.executable).parent / "temporal-test-server"
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(server), data_converter=pydantic_data_converter
@@ -79,11 +82,13 @@ async def main() -> None:
                 await handle.result()
                 history = await handle.fetch_history()
                 name = ref.split(":")[0] if ":" in ref else "appointment"
-                (HISTORIES / f"{name}.json").write_text(history.to_json())
+                (folder_out / f"{name}.json").write_text(history.to_json())
                 print(f"recorded {name}: {len(history.events)} events")
         await store.close()
     await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    asyncio.run(main(sys.argv[1]))
