@@ -42,10 +42,13 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{name}.log", "ab")
         self._logs.append(log)
-        return subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        merged = {**self.env, **(env or {})}
+        return subprocess.Popen(argv, cwd=ROOT, env=merged, stdout=log, stderr=subprocess.STDOUT)
 
     def start_api(self) -> None:
         argv = [
@@ -71,8 +74,9 @@ class Stack:
                 time.sleep(0.1)
         raise AssertionError(f"API did not come up; see {self.logs / 'api.log'}")
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        worker = self._spawn(f"worker-{len(self.workers)}", [sys.executable, "worker.py"])
+    def start_worker(self, sandboxed: bool = True) -> subprocess.Popen[bytes]:
+        env = {"NUDGEFLOW_WORKFLOW_SANDBOX": "true" if sandboxed else "false"}
+        worker = self._spawn(f"worker-{len(self.workers)}", [sys.executable, "worker.py"], env)
         self.workers.append(worker)
         return worker
 

@@ -95,11 +95,14 @@ async def post_all(client: httpx.AsyncClient, ids: list[str], starts_at: datetim
     return len(ids) / (time.perf_counter() - began)
 
 
-async def test_events_posted_over_http_become_messages_at_their_time(stack: Stack) -> None:
-    stack.start_worker()
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "sandbox-off"])
+async def test_events_posted_over_http_become_messages_at_their_time(stack: Stack, sandboxed: bool) -> None:
+    stack.start_worker(sandboxed=sandboxed)
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
         assert (await client.put("/v1/settings", json=FAST_SETTINGS, headers=KEY)).status_code == 200
-        ids = [f"e2e-{i}" for i in range(40)]
+        # Unique per run: the dev server outlives a test, and its lifecycles with it.
+        run = uuid.uuid4().hex[:6]
+        ids = [f"e2e-{run}-{i}" for i in range(40)]
         starts_at = datetime.now(UTC) + timedelta(seconds=35)
         rate = await post_all(client, ids, starts_at)
         print(f"\nposted {len(ids)} events over HTTP at {rate:.0f} events/s")

@@ -9,9 +9,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from worker import PASSTHROUGH, WORKFLOWS
+from worker import WORKFLOWS, workflow_runner
 
 # One folder per released shape of the workflows: runs recorded by older code still replay on today's.
 VERSIONS = sorted(path for path in Path(__file__).with_name("histories").iterdir() if path.is_dir())
@@ -34,9 +33,7 @@ async def test_saved_history_replays_without_nondeterminism(history: WorkflowHis
     replayer = Replayer(
         workflows=list(WORKFLOWS),
         data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(sandboxed=True),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
