@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,6 +20,7 @@ from bench.report import Report, spread
 from bench.stack import Stack
 
 WARMUP = 20
+T = TypeVar("T")
 
 
 async def drive(
@@ -59,7 +60,7 @@ async def floor(
         )
 
     await drive(min(WARMUP, len(events)), clients, lambda i: call(len(events) + i))
-    result = await drive(len(events), clients, call)
+    result = await cores(stack, drive(len(events), clients, call), "floor")
     worker.terminate()
     return result
 
@@ -82,7 +83,19 @@ async def product(stack: Stack, events: list[dict[str, Any]], clients: int) -> t
             await http.post("/v1/events", headers=STRUCTURED, content=warmup[index])
 
         await drive(len(warmup), clients, warm)
-        return await drive(len(events), clients, call)
+        return await cores(stack, drive(len(events), clients, call), "nudgeflow")
+
+
+CORES: dict[str, dict[str, float]] = {}
+
+
+async def cores(stack: Stack, work: Awaitable[T], path: str) -> T:
+    """Run `work`, noting the CPU each process used meanwhile (cores: CPU seconds per wall second)."""
+    before, began = stack.cpu(), time.monotonic()
+    result = await work
+    after, wall = stack.cpu(), time.monotonic() - began
+    CORES[path] = {name: round((after[name] - before[name]) / wall, 2) for name in after if name in before}
+    return result
 
 
 def make_events(count: int, prefix: str, opted_out: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -107,6 +120,11 @@ async def run(events: int = 1000, clients: int = 16, tuning: dict[str, Any] | No
         rows,
     )
     report.add("Ingest ratio", ["nudgeflow / floor"], [[round(rate / floor_rate, 2)]])
+    report.add(
+        "Where the 2 cores went while posting (CPU seconds per wall second; 1.0 = one core busy)",
+        ["path", "process", "cores"],
+        [[path, name, used] for path, per_process in CORES.items() for name, used in per_process.items()],
+    )
     report.note("one event per request (structured mode); the worker runs and sends confirmations meanwhile")
     return report
 

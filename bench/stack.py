@@ -228,7 +228,9 @@ class Stack:
         """CPU seconds used so far by the dev server, the API and the workers: where the cores went."""
         named = {"temporal": self.server, "api": self.api}
         named |= {f"worker-{i}": w for i, w in enumerate(self.workers)}
-        return {n: cpu_seconds(p.pid) for n, p in named.items() if p is not None and p.poll() is None}
+        named |= {f"floor-worker-{i}": w for i, w in enumerate(self.others)}
+        used = {n: cpu_seconds(p.pid) for n, p in named.items() if p is not None and p.poll() is None}
+        return {**used, "bench (load, this process)": cpu_seconds(os.getpid())}
 
     def temporal_db_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.glob("temporal.db*"))
