@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     # replayed from its whole history first: keep at least every lifecycle with a message due within
     # the hour cached (bench/PROPOSALS.md: 1,000 cached at 2,000 reminders a minute left 383 unsent).
     max_cached_workflows: int = Field(4000, ge=1, validation_alias=_env("NUDGEFLOW_MAX_CACHED_WORKFLOWS"))
-    # Temporal's workflow sandbox (see worker.workflow_runner): on by default; off buys capacity.
-    workflow_sandbox: bool = Field(True, validation_alias=_env("NUDGEFLOW_WORKFLOW_SANDBOX"))
+    # Temporal's workflow sandbox (see worker.workflow_runner): the tests and the replay check run every
+    # workflow in it; the production worker runs without it by default, for capacity.
+    workflow_sandbox: bool = Field(False, validation_alias=_env("NUDGEFLOW_WORKFLOW_SANDBOX"))
 
 
 @lru_cache(maxsize=1)

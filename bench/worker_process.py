@@ -20,7 +20,9 @@ async def main(tuning: dict[str, Any]) -> None:
     settings = get_settings()
     store = Store(settings.database_url)
     client = await connect(settings)
-    worker = build_worker(client, store, settings.task_queue, **tuning)
+    # The product's defaults (config.py), then whatever the benchmark asks for.
+    defaults = {"max_cached_workflows": settings.max_cached_workflows, "sandboxed": settings.workflow_sandbox}
+    worker = build_worker(client, store, settings.task_queue, **{**defaults, **tuning})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
