@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Temporal's workflow sandbox (see worker.workflow_runner): the tests and the replay check run every
     # workflow in it; the production worker runs without it by default, for capacity.
     workflow_sandbox: bool = Field(False, validation_alias=_env("NUDGEFLOW_WORKFLOW_SANDBOX"))
+    # Seconds a lifecycle's next task waits for the worker that ran its last one before any worker
+    # may take it: after a crash, how long reminders wait for a dead worker (Temporal's default: 10).
+    sticky_queue_timeout: float = Field(3.0, gt=0, validation_alias=_env("NUDGEFLOW_STICKY_QUEUE_TIMEOUT"))
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -83,6 +84,7 @@ async def main() -> None:
         adapters=adapters,
         max_cached_workflows=settings.max_cached_workflows,
         sandboxed=settings.workflow_sandbox,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,9 +12,8 @@ from bench.appointments import at, cancelled, confirmed, post_batches, recorded
 from bench.reminders import start_waiting
 from bench.report import Report
 from bench.stack import Stack, rss_mib, until
+from config import Settings
 from domain.settings import TenantSettings
-
-SDK_DEFAULT_CACHE = 1000  # temporalio Worker(max_cached_workflows=...) when not tuned
 
 
 async def settle(stack: Stack, workflow_ids: list[str]) -> None:
@@ -68,7 +67,8 @@ async def run(
 ) -> Report:
     params = {"open": open_count, "finished": finished, "tuning": tuning or {}}
     report = Report("footprint", params)
-    cache = (tuning or {}).get("max_cached_workflows", SDK_DEFAULT_CACHE)
+    # The bench worker starts from the product's defaults (bench/worker_process.py).
+    cache = (tuning or {}).get("max_cached_workflows", Settings().max_cached_workflows)
     settings = {"reminder_offsets": ["PT10S"], "max_lateness": "PT1H"}
     async with Stack(tuning=tuning, settings=settings) as stack:
         await stack.start_api()

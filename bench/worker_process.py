@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import signal
+from datetime import timedelta
 from typing import Any
 
 from config import get_settings
@@ -21,8 +22,17 @@ async def main(tuning: dict[str, Any]) -> None:
     store = Store(settings.database_url)
     client = await connect(settings)
     # The product's defaults (config.py), then whatever the benchmark asks for.
-    defaults = {"max_cached_workflows": settings.max_cached_workflows, "sandboxed": settings.workflow_sandbox}
-    worker = build_worker(client, store, settings.task_queue, **{**defaults, **tuning})
+    defaults = {
+        "max_cached_workflows": settings.max_cached_workflows,
+        "sandboxed": settings.workflow_sandbox,
+        "sticky_queue_schedule_to_start_timeout": settings.sticky_queue_timeout,
+    }
+    # JSON has no durations: a number for a *_timeout keyword is seconds.
+    tuning = {
+        key: timedelta(seconds=value) if key.endswith("_timeout") and not isinstance(value, str) else value
+        for key, value in {**defaults, **tuning}.items()
+    }
+    worker = build_worker(client, store, settings.task_queue, **tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
