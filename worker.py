@@ -18,7 +18,7 @@ from activities.send import NudgeActivities
 from channels import ChannelAdapter
 from channels.config import get_channels_config
 from channels.registry import build_adapters, close_adapters
-from config import get_settings
+from config import Settings, get_settings
 from domain.contacts import Channel
 from i18n import TemplateRenderer
 from store import Store
@@ -70,6 +70,15 @@ def build_worker(
     )
 
 
+def tuning(settings: Settings) -> dict[str, Any]:
+    """The worker's keywords from the environment (config.py), for build_worker."""
+    return {
+        "max_cached_workflows": settings.max_cached_workflows,
+        "sandboxed": settings.workflow_sandbox,
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.sticky_queue_timeout),
+    }
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
@@ -77,15 +86,7 @@ async def main() -> None:
     client = await connect(settings)
     # Channels with credentials in the environment get their provider; the rest stay with the outbox.
     adapters = build_adapters(get_channels_config())
-    worker = build_worker(
-        client,
-        store,
-        settings.task_queue,
-        adapters=adapters,
-        max_cached_workflows=settings.max_cached_workflows,
-        sandboxed=settings.workflow_sandbox,
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout),
-    )
+    worker = build_worker(client, store, settings.task_queue, adapters=adapters, **tuning(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

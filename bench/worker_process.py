@@ -13,6 +13,7 @@ from typing import Any
 from config import get_settings
 from store import Store
 from worker import build_worker
+from worker import tuning as worker_tuning
 from workflows.client import connect
 
 
@@ -21,18 +22,13 @@ async def main(tuning: dict[str, Any]) -> None:
     settings = get_settings()
     store = Store(settings.database_url)
     client = await connect(settings)
-    # The product's defaults (config.py), then whatever the benchmark asks for.
-    defaults = {
-        "max_cached_workflows": settings.max_cached_workflows,
-        "sandboxed": settings.workflow_sandbox,
-        "sticky_queue_schedule_to_start_timeout": settings.sticky_queue_timeout,
-    }
-    # JSON has no durations: a number for a *_timeout keyword is seconds.
-    tuning = {
+    # The product's defaults (config.py), then whatever the benchmark asks for; JSON has no
+    # durations, so a number for a *_timeout keyword is seconds.
+    asked = {
         key: timedelta(seconds=value) if key.endswith("_timeout") and not isinstance(value, str) else value
-        for key, value in {**defaults, **tuning}.items()
+        for key, value in tuning.items()
     }
-    worker = build_worker(client, store, settings.task_queue, **tuning)
+    worker = build_worker(client, store, settings.task_queue, **{**worker_tuning(settings), **asked})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -173,10 +173,8 @@ class Lifecycle:
             **self.plan.send_fields(),
         )
         result = await self._send_locally(input) if workflow.patched(LOCAL_SEND_PATCH) else None
-        if result is not None:
-            status, reason = result.status, result.reason or ""
-        else:
-            try:
+        try:
+            if result is None:
                 result = await workflow.execute_activity(
                     "send_message",
                     input,
@@ -186,10 +184,10 @@ class Lifecycle:
                     retry_policy=SEND_RETRY,
                     summary=message.step,
                 )
-                status, reason = result.status, result.reason or ""
-            except ActivityError:
-                workflow.logger.warning("send of %s failed after all retries", message.step)
-                status, reason = "failed", "every retry failed"
+            status, reason = result.status, result.reason or ""
+        except ActivityError:
+            workflow.logger.warning("send of %s failed after all retries", message.step)
+            status, reason = "failed", "every retry failed"
         self.done[message.step] = StepRecord(at=workflow.now(), status=status)
         if status == "failed" and message.audience != "staff":
             await self._alert_staff(message, reason)
