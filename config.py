@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Seconds a lifecycle's next task waits for the worker that ran its last one before any worker
     # may take it: after a crash, how long reminders wait for a dead worker (Temporal's default: 10).
     sticky_queue_timeout: float = Field(3.0, gt=0, validation_alias=_env("NUDGEFLOW_STICKY_QUEUE_TIMEOUT"))
+    # api/relay.py: requests that may signal their workflow themselves at once before later ones only
+    # queue their events (0: every request only queues), and workflows the relay signals at once.
+    relay_inline: int = Field(4, ge=0, validation_alias=_env("NUDGEFLOW_RELAY_INLINE"))
+    relay_concurrency: int = Field(16, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_CONCURRENCY"))
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from temporalio.client import Client
 
 from api import events, health, inbound, resources, staff, timeline
 from api.problems import FieldError, Problem, problem_handler
+from api.relay import Relay
 from config import Settings, get_settings
 from store import Store
 from workflows.client import connect
@@ -40,7 +42,17 @@ def create_app(
         app.state.temporal = temporal or await connect(settings)
         await app.state.store.ensure_tenant("demo", "Demo clinic", settings.demo_api_key)
         await staff.ensure_demo_staff(app.state.store)
+        app.state.relay = Relay(
+            app.state.temporal,
+            settings.task_queue,
+            app.state.store,
+            inline=settings.relay_inline,
+            concurrency=settings.relay_concurrency,
+        )
+        sweeping = asyncio.create_task(app.state.relay.run())
         yield
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
         if own_store:
             await app.state.store.close()
 

@@ -1,24 +1,21 @@
-"""`POST /v1/events`: where a domain event enters. Validate, dedupe, signal-with-start its workflow."""
+"""`POST /v1/events`: where a domain event enters. Validate, dedupe, store, hand to api/relay.py."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
-from temporalio.client import Client
-from temporalio.service import RPCError
 
 from api.auth import StoreDep, Tenant
 from api.cloudevents import ParsedEvent, parse
 from api.problems import FieldError, Problem
+from api.relay import Accepted, Relay
 from domain.contacts import Contact
 from domain.events import DomainEvent
-from store import InboundEventKey
-from workflows.routes import STORE_ONLY, Route, route, signal_with_start
+from store import EventStatus, InboundEventKey
+from workflows.routes import STORE_ONLY, Route, route
 
 router = APIRouter()
 EVENTS = Counter("nudgeflow_events_total", "CloudEvents received", ["outcome"])
@@ -57,6 +54,8 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
     except Problem:
         EVENTS.labels("rejected").inc()
         raise
+    now = datetime.now(UTC)
+    outgoing = [_domain_event(tenant, e, now) if r else None for e, r in zip(events, routes, strict=True)]
     keys = [
         InboundEventKey(
             source=e.envelope.source,
@@ -64,59 +63,44 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
             type=e.envelope.type,
             subject=e.envelope.subject,
             workflow_id=r.workflow_id if r else None,
+            payload=o.model_dump(mode="json") if o else None,
         )
-        for e, r in zip(events, routes, strict=True)
+        for e, r, o in zip(events, routes, outgoing, strict=True)
     ]
+    # Committed here, with the contacts the events carry: from now on the event cannot be lost.
     seen = await store.claim_events(tenant, keys, _contacts(events))
-    now = datetime.now(UTC)
-    batches: dict[str, list[DomainEvent]] = defaultdict(list)
-    targets: dict[str, Route] = {}
-    duplicates, claimed = [], []
-    for event, target in zip(events, routes, strict=True):
-        env = event.envelope
-        key = (env.source, env.id)
-        if seen[key] in ("routed", "ignored") or key in claimed:
-            duplicates.append(env.id)
+    duplicates, claimed, to_deliver = [], [], []
+    for event, target, domain_event in zip(events, routes, outgoing, strict=True):
+        key = (event.envelope.source, event.envelope.id)
+        if seen[key] != EventStatus.NEW or key in claimed:
+            duplicates.append(event.envelope.id)
             continue
         claimed.append(key)
-        if target is None:
-            continue  # a contact update: stored above, no lifecycle to tell
-        targets[target.workflow_id] = target
-        batches[target.workflow_id].append(
-            DomainEvent(
-                id=env.id,
-                source=env.source,
-                type=env.type,
-                tenant=tenant,
-                sequence=env.sequence,
-                time=env.time,
-                received_at=now,
-                data=event.data.model_dump(mode="json", exclude_unset=True),
-            )
-        )
-    client: Client = request.app.state.temporal
-    task_queue: str = request.app.state.settings.task_queue
-    try:
-        outcomes = await asyncio.gather(
-            *(signal_with_start(client, task_queue, targets[wf], batch) for wf, batch in batches.items())
-        )
-    except RPCError as exc:
-        # Temporal is unreachable: forget the claims so the backend's retry is not taken as a duplicate.
-        await store.forget_events(tenant, claimed)
-        raise Problem(503, "Engine unavailable", "the workflow engine did not answer; retry later") from exc
-    ignored = [
-        (e.source, e.id) for wf, ok in zip(batches, outcomes, strict=True) if not ok for e in batches[wf]
-    ]
-    await store.mark_events(tenant, [k for k in claimed if k not in ignored], "routed")
-    if ignored:
-        await store.mark_events(tenant, ignored, "ignored")
+        if target is not None and domain_event is not None:
+            to_deliver.append(Accepted(tenant, target, domain_event))
+    relay: Relay = request.app.state.relay
+    ignored = await relay.deliver(to_deliver)
     EVENTS.labels("accepted").inc(len(claimed))
     EVENTS.labels("duplicate").inc(len(duplicates))
     return JSONResponse(
         {
-            "accepted": [eid for src, eid in claimed if (src, eid) not in ignored],
+            "accepted": [event_id for source, event_id in claimed if (source, event_id) not in ignored],
             "duplicates": duplicates,
-            "ignored": [event_id for _, event_id in ignored],
+            "ignored": [event_id for source, event_id in claimed if (source, event_id) in ignored],
         },
         status_code=202,
+    )
+
+
+def _domain_event(tenant: str, event: ParsedEvent, now: datetime) -> DomainEvent:
+    env = event.envelope
+    return DomainEvent(
+        id=env.id,
+        source=env.source,
+        type=env.type,
+        tenant=tenant,
+        sequence=env.sequence,
+        time=env.time,
+        received_at=now,
+        data=event.data.model_dump(mode="json", exclude_unset=True),
     )

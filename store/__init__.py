@@ -4,12 +4,13 @@ from store.db import Store
 from store.engine import async_url, sync_url
 from store.errors import StoreError, TenantExists, UnknownDelivery, UnknownTenant
 from store.migrate import migrate
-from store.records import DeliveryAttempt, EventStatus, InboundEventKey
+from store.records import DeliveryAttempt, EventStatus, InboundEventKey, PendingEvent
 
 __all__ = [
     "DeliveryAttempt",
     "EventStatus",
     "InboundEventKey",
+    "PendingEvent",
     "Store",
     "StoreError",
     "TenantExists",

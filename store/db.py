@@ -17,7 +17,7 @@ from store import events as _events
 from store.callbacks import DeliveryEvent
 from store.engine import make_async_engine
 from store.group_commit import GroupCommit
-from store.records import DeliveryAttempt, InboundEventKey
+from store.records import DeliveryAttempt, InboundEventKey, PendingEvent
 from store.staff import Role, StaffUser
 from store.templates import TemplateError, TemplateVersion
 
@@ -89,9 +89,9 @@ class Store:
     async def mark_events(self, tenant: str, keys: Sequence[tuple[str, str]], status: str) -> None:
         await self._group.run(lambda session: _events.mark_events(session, tenant, keys, status))
 
-    async def forget_events(self, tenant: str, keys: Sequence[tuple[str, str]]) -> None:
-        async with self._sessions.begin() as session:
-            await _events.forget_events(session, tenant, keys)
+    async def pending_events(self, received_before: datetime, limit: int = 500) -> list[PendingEvent]:
+        async with self._sessions() as session:
+            return await _events.pending_events(session, received_before, limit)
 
     # Deliveries
 

@@ -1,13 +1,18 @@
-"""Inbound CloudEvents, remembered by (tenant, source, id) so a redelivered event is seen once."""
+"""Inbound CloudEvents, remembered by (tenant, source, id) so a redelivered event is seen once.
+
+A claimed event stays `received`, with its payload, until the relay has delivered it to its
+workflow (`routed`) or found that workflow's lifecycle over (`ignored`): the table is the outbox.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, tuple_, update
+from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.records import EventStatus, InboundEventKey
+from store.records import EventStatus, InboundEventKey, PendingEvent
 from store.tables import InboundEventRow, insert_for, utcnow
 
 EventKey = tuple[str, str]
@@ -29,16 +34,17 @@ async def claim_events(
         return {}
     now = utcnow()
     rows = [
-        {**event.model_dump(), "tenant": tenant, "status": EventStatus.RECEIVED.value, "received_at": now}
+        {**event.model_dump(), "tenant": tenant, "status": _arrival(event).value, "received_at": now}
         for event in unique.values()
     ]
     # Insert first and let the unique constraint decide: a concurrent claim of the same event
     # either waits for ours or makes ours a no-op, so exactly one caller ever sees 'new'.
-    insert = insert_for(session, InboundEventRow).values(rows)
+    insert = insert_for(session, InboundEventRow.__table__)
     inserted = await session.execute(
         insert.on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"]).returning(
             InboundEventRow.source, InboundEventRow.event_id
-        )
+        ),
+        rows,
     )
     statuses: dict[EventKey, str] = {(source, event_id): EventStatus.NEW for source, event_id in inserted}
     seen = [key for key in unique if key not in statuses]
@@ -49,8 +55,12 @@ async def claim_events(
             )
         )
         statuses.update({(source, event_id): EventStatus(status) for source, event_id, status in found})
-    # A row forgotten between our insert and select was a failed claim; the caller may retry it.
     return {key: statuses.get(key, EventStatus.RECEIVED) for key in unique}
+
+
+def _arrival(event: InboundEventKey) -> EventStatus:
+    # An event with nothing to deliver (a contact update) is settled as soon as it is stored.
+    return EventStatus.RECEIVED if event.payload is not None else EventStatus.ROUTED
 
 
 async def mark_events(session: AsyncSession, tenant: str, keys: Sequence[EventKey], status: str) -> None:
@@ -65,10 +75,26 @@ async def mark_events(session: AsyncSession, tenant: str, keys: Sequence[EventKe
         )
 
 
-async def forget_events(session: AsyncSession, tenant: str, keys: Sequence[EventKey]) -> None:
-    if keys:
-        await session.execute(
-            delete(InboundEventRow).where(
-                *_matching(tenant, keys), InboundEventRow.status == EventStatus.RECEIVED.value
-            )
+async def pending_events(session: AsyncSession, received_before: datetime, limit: int) -> list[PendingEvent]:
+    """Events accepted before `received_before` and not yet delivered, oldest first."""
+    rows = await session.execute(
+        select(
+            InboundEventRow.tenant,
+            InboundEventRow.source,
+            InboundEventRow.event_id,
+            InboundEventRow.workflow_id,
+            InboundEventRow.payload,
         )
+        .where(
+            InboundEventRow.status == EventStatus.RECEIVED.value,
+            InboundEventRow.payload.is_not(None),
+            InboundEventRow.workflow_id.is_not(None),
+            InboundEventRow.received_at < received_before,
+        )
+        .order_by(InboundEventRow.id)
+        .limit(limit)
+    )
+    return [
+        PendingEvent(tenant=tenant, source=source, event_id=event_id, workflow_id=wf, payload=payload)
+        for tenant, source, event_id, wf, payload in rows
+    ]

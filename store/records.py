@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -21,13 +22,28 @@ class EventStatus(StrEnum):
 
 
 class InboundEventKey(BaseModel):
-    """A CloudEvent as far as deduplication cares: unique per tenant by (source, id)."""
+    """A CloudEvent as far as deduplication cares: unique per tenant by (source, id).
+
+    `payload` is the event its workflow is to receive; None for an event no workflow owns (a contact
+    update), which is settled as soon as it is stored.
+    """
 
     source: str
     event_id: str
     type: str
     subject: str | None = None
     workflow_id: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+class PendingEvent(BaseModel):
+    """An accepted event the relay has yet to deliver to its workflow."""
+
+    tenant: str
+    source: str
+    event_id: str
+    workflow_id: str
+    payload: dict[str, Any]
 
 
 class DeliveryAttempt(BaseModel):

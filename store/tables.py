@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -94,8 +95,13 @@ class ContactRow(Base):
 
 
 class InboundEventRow(Base):
+    """An accepted event, unique per tenant by (source, id); while `received`, the relay's outbox."""
+
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("tenant", "source", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant", "source", "event_id"),
+        Index("ix_inbound_events_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(200))
@@ -107,6 +113,8 @@ class InboundEventRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     routed_at: Mapped[datetime | None]
+    # The event as its workflow receives it, kept until the relay has delivered it.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
 
 
 class DeliveryRow(Base):
@@ -190,7 +198,7 @@ class ContactChannelRow(Base):
 Index("ix_deliveries_provider_message_id", DeliveryRow.provider_message_id)
 
 
-def insert_for(session: AsyncSession, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+def insert_for(session: AsyncSession, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that can say ON CONFLICT, in the dialect the session is bound to."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)

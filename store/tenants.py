@@ -15,9 +15,6 @@ from store.errors import TenantExists, UnknownTenant
 from store.records import to_contact, to_settings
 from store.tables import ContactRow, TenantRow, TenantSettingsRow, insert_for, utcnow
 
-# Bound parameters per statement stay well under SQLite's limit of 32766.
-CONTACTS_PER_STATEMENT = 500
-
 
 def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
@@ -68,14 +65,15 @@ async def upsert_contacts(session: AsyncSession, tenant: str, contacts: Sequence
         {"tenant": tenant, "id": contact_id, "data": contact.model_dump(mode="json"), "updated_at": utcnow()}
         for contact_id, contact in latest.items()
     ]
-    for start in range(0, len(rows), CONTACTS_PER_STATEMENT):
-        insert = insert_for(session, ContactRow).values(rows[start : start + CONTACTS_PER_STATEMENT])
-        await session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["tenant", "id"],
-                set_={"data": insert.excluded.data, "updated_at": insert.excluded.updated_at},
-            )
-        )
+    if not rows:
+        return
+    # One statement, the rows as parameters: SQLAlchemy compiles it once per process, not per call.
+    insert = insert_for(session, ContactRow.__table__)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["tenant", "id"],
+        set_={"data": insert.excluded.data, "updated_at": insert.excluded.updated_at},
+    )
+    await session.execute(upsert, rows)
 
 
 async def get_contact(session: AsyncSession, tenant: str, contact_id: str) -> Contact | None:

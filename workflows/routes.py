@@ -66,9 +66,19 @@ def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
 def route(tenant: str, event_type: str, data: BaseModel) -> Route | None:
     """The owning lifecycle, or None when no lifecycle handles the type (contacts)."""
     owner = _owner(event_type, data)
-    if owner is None:
+    return None if owner is None else _route(tenant, *owner)
+
+
+def route_to(tenant: str, workflow_id: str) -> Route | None:
+    """The route an event stored with this workflow id takes (the relay's view of `route`)."""
+    kind = workflow_id.split(":", 1)[0]
+    prefix = f"{kind}:{tenant}:"
+    if kind not in WORKFLOWS or not workflow_id.startswith(prefix):
         return None
-    kind, aggregate_id = owner
+    return _route(tenant, kind, workflow_id[len(prefix) :])
+
+
+def _route(tenant: str, kind: str, aggregate_id: str) -> Route:
     return Route(
         kind=kind,
         aggregate_id=aggregate_id,

@@ -1,8 +1,9 @@
-"""Inbound CloudEvents are claimed once per tenant and source, and can be settled or forgotten."""
+"""Inbound CloudEvents are claimed once per tenant and source and wait, as the outbox, until settled."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,6 +17,7 @@ def event(event_id: str, source: str = "crm") -> InboundEventKey:
         type="appointment.booked",
         subject=f"appt-{event_id}",
         workflow_id=f"appointment-appt-{event_id}",
+        payload={"id": event_id},
     )
 
 
@@ -61,24 +63,36 @@ async def test_marking_events_received_again_is_refused(store: Store) -> None:
         await store.mark_events("clinic", [("crm", "1")], "received")
 
 
-async def test_a_forgotten_event_can_be_claimed_again_after_routing_failed(store: Store) -> None:
+async def test_claimed_events_wait_in_the_outbox_oldest_first_until_settled(store: Store) -> None:
     await store.claim_events("clinic", [event("1"), event("2")])
-    await store.mark_events("clinic", [("crm", "2")], "routed")
+    await store.claim_events("school", [event("3")])
+    later = datetime.now(UTC) + timedelta(seconds=1)
 
-    await store.forget_events("clinic", [("crm", "1"), ("crm", "2")])
+    pending = await store.pending_events(later)
+    assert [(p.tenant, p.event_id, p.payload) for p in pending] == [
+        ("clinic", "1", {"id": "1"}),
+        ("clinic", "2", {"id": "2"}),
+        ("school", "3", {"id": "3"}),
+    ]
+    assert pending[0].workflow_id == "appointment-appt-1"
 
-    assert await store.claim_events("clinic", [event("1"), event("2")]) == {
-        ("crm", "1"): "new",
-        ("crm", "2"): "routed",
-    }
+    await store.mark_events("clinic", [("crm", "1")], "routed")
+    await store.mark_events("school", [("crm", "3")], "ignored")
+    assert [p.event_id for p in await store.pending_events(later)] == ["2"]
 
 
-async def test_forgetting_is_per_tenant(store: Store) -> None:
+async def test_only_events_received_before_the_given_moment_are_pending(store: Store) -> None:
     await store.claim_events("clinic", [event("1")])
 
-    await store.forget_events("school", [("crm", "1")])
+    assert await store.pending_events(datetime.now(UTC) - timedelta(minutes=1)) == []
 
-    assert await store.claim_events("clinic", [event("1")]) == {("crm", "1"): "received"}
+
+async def test_an_event_no_workflow_owns_is_settled_on_arrival(store: Store) -> None:
+    contact_update = event("c").model_copy(update={"workflow_id": None, "payload": None})
+
+    assert await store.claim_events("clinic", [contact_update]) == {("crm", "c"): "new"}
+    assert await store.claim_events("clinic", [contact_update]) == {("crm", "c"): "routed"}
+    assert await store.pending_events(datetime.now(UTC) + timedelta(seconds=1)) == []
 
 
 async def test_concurrent_claims_of_one_event_give_new_to_exactly_one_caller(store: Store) -> None:

@@ -11,7 +11,9 @@ from store import InboundEventKey, Store
 
 
 def key(event_id: str) -> InboundEventKey:
-    return InboundEventKey(source="crm", event_id=event_id, type="appointment.booked")
+    return InboundEventKey(
+        source="crm", event_id=event_id, type="appointment.booked", workflow_id="w", payload={"id": event_id}
+    )
 
 
 def count_commits(store: Store) -> list[int]:
