@@ -39,7 +39,7 @@ async def claim_events(
     ]
     # Insert first and let the unique constraint decide: a concurrent claim of the same event
     # either waits for ours or makes ours a no-op, so exactly one caller ever sees 'new'.
-    insert = insert_for(session, InboundEventRow.__table__)
+    insert = insert_for(session, InboundEventRow)
     inserted = await session.execute(
         insert.on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"]).returning(
             InboundEventRow.source, InboundEventRow.event_id

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -198,11 +197,16 @@ class ContactChannelRow(Base):
 Index("ix_deliveries_provider_message_id", DeliveryRow.provider_message_id)
 
 
-def insert_for(session: AsyncSession, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say ON CONFLICT, in the dialect the session is bound to."""
+def insert_for(session: AsyncSession, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in the dialect the session is bound to.
+
+    Built on the Core table, not the ORM class: executed with a list of rows it is one cached
+    statement (executemany), without the ORM's bulk-insert bookkeeping.
+    """
+    core = Base.metadata.tables[table.__tablename__]
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+        return postgresql.insert(core)
+    return sqlite.insert(core)
 
 
 class TemplateVersionRow(Base):

@@ -68,7 +68,7 @@ async def upsert_contacts(session: AsyncSession, tenant: str, contacts: Sequence
     if not rows:
         return
     # One statement, the rows as parameters: SQLAlchemy compiles it once per process, not per call.
-    insert = insert_for(session, ContactRow.__table__)
+    insert = insert_for(session, ContactRow)
     upsert = insert.on_conflict_do_update(
         index_elements=["tenant", "id"],
         set_={"data": insert.excluded.data, "updated_at": insert.excluded.updated_at},
