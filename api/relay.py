@@ -4,7 +4,8 @@
 answers 202, so an accepted event is never lost. Then:
 
 - when the relay is idle, the request itself signals the workflow and answers after it: a quiet
-  system has started the lifecycle by the time the backend hears 202;
+  system has started the lifecycle by the time the backend hears 202 (if Temporal takes longer
+  than `INLINE_BUDGET`, the relay takes over and the request answers);
 - under a burst (events already queued, or `inline` requests already signalling) or while Temporal
   does not answer, the request only queues the event here and answers at once. The relay signals each
   workflow's events in the order they were accepted, `concurrency` workflows at a time, retries with
@@ -34,6 +35,8 @@ from workflows.routes import Route, route_to, signal_with_start
 log = logging.getLogger(__name__)
 BACKLOG = Gauge("nudgeflow_relay_backlog", "Accepted events waiting for the relay")
 
+# How long a request waits for Temporal before it leaves its events to the relay and answers.
+INLINE_BUDGET = 2.0
 SWEEP_EVERY = 5.0
 GRACE = timedelta(seconds=30)
 FIRST_RETRY, LAST_RETRY = 0.5, 30.0
@@ -87,7 +90,8 @@ class Relay:
             return set()
         self._inline += 1
         try:
-            ended = await asyncio.gather(*(self._signal(batch) for batch in _by_workflow(events)))
+            signalled = asyncio.gather(*(self._signal(batch) for batch in _by_workflow(events)))
+            ended = await asyncio.wait_for(signalled, INLINE_BUDGET)
         except Exception as exc:
             log.warning("delivery failed (%s); %d events queued for retry", type(exc).__name__, len(events))
             self._enqueue(events)
