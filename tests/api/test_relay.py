@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -25,7 +25,7 @@ from tests.factories import appointment
 STRUCTURED = {"Authorization": "Bearer demo-key", "Content-Type": "application/cloudevents+json"}
 
 
-def cloud_event(type: str, data: dict[str, object], event_id: str) -> str:
+def cloud_event(type: str, data: Mapping[str, object], event_id: str) -> str:
     envelope = {"specversion": "1.0", "id": event_id, "source": "/crm", "type": type, "tenant": "demo"}
     return json.dumps({**envelope, "data": data})
 
