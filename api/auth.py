@@ -16,7 +16,8 @@ from store import Store
 KEY_CACHE_SECONDS = 60.0
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     store: Store = request.app.state.store
     return store
 
@@ -31,7 +32,8 @@ async def tenant(request: Request) -> str:
     hit = cache.get(digest)
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
-    found = await get_store(request).tenant_for_api_key(key.strip())
+    store: Store = request.app.state.store
+    found = await store.tenant_for_api_key(key.strip())
     if found is None:
         raise Problem(401, "Unauthorized", "the API key is not valid")
     cache[digest] = (found, time.monotonic() + KEY_CACHE_SECONDS)
