@@ -12,6 +12,9 @@ answers 202, so an accepted event is never lost. Then:
   backoff for as long as Temporal is away, and marks each event routed, or ignored when its
   lifecycle had already ended.
 
+A lifecycle starts with its tenant's settings in its input (read here, kept `SETTINGS_TTL`, dropped
+at once when this process saves new ones), so its first workflow task need not fetch them.
+
 Events a process accepted but never delivered (it crashed, it was stopped) are found in the store
 by the sweep: at start and every `sweep_every` seconds, those older than `grace`. A workflow drops
 an event id it has seen, so a second delivery of one event has no effect.
@@ -21,14 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Gauge
 from temporalio.client import Client
 
 from domain.events import DomainEvent
+from domain.settings import TenantSettings
 from store import PendingEvent, Store
 from workflows.routes import Route, route_to, signal_with_start
 
@@ -40,6 +45,7 @@ INLINE_BUDGET = 2.0
 SWEEP_EVERY = 5.0
 GRACE = timedelta(seconds=30)
 FIRST_RETRY, LAST_RETRY = 0.5, 30.0
+SETTINGS_TTL = 10.0
 
 Key = tuple[str, str]
 
@@ -76,6 +82,7 @@ class Relay:
         self._queues: dict[str, list[Accepted]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[tuple[str, Key]] = set()
+        self._settings: dict[str, tuple[float, TenantSettings]] = {}
 
     @property
     def backlog(self) -> int:
@@ -161,9 +168,23 @@ class Relay:
                 BACKLOG.set(self.backlog)
         del self._queues[workflow_id]
 
+    def forget_settings(self, tenant: str) -> None:
+        """The tenant saved new settings: lifecycles started from now on get those."""
+        self._settings.pop(tenant, None)
+
+    async def _tenant_settings(self, tenant: str) -> TenantSettings:
+        cached = self._settings.get(tenant)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        settings = await self._store.get_settings(tenant)
+        self._settings[tenant] = (time.monotonic() + SETTINGS_TTL, settings)
+        return settings
+
     async def _signal(self, batch: list[Accepted]) -> list[Accepted]:
         """Deliver one workflow's events and settle them in the store; those ignored, if it had ended."""
         tenant, target = batch[0].tenant, batch[0].route
+        settings = await self._tenant_settings(tenant)
+        target = replace(target, input=target.input.model_copy(update={"settings": settings}))
         delivered = await signal_with_start(self._client, self._task_queue, target, [a.event for a in batch])
         await self._store.mark_events(tenant, [a.key for a in batch], "routed" if delivered else "ignored")
         return [] if delivered else batch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 
 from api.auth import StoreDep, Tenant
 from api.problems import Problem
@@ -62,6 +62,8 @@ async def get_settings(tenant: Tenant, store: StoreDep) -> TenantSettings:
 
 @router.put("/v1/settings")
 async def put_settings(
-    settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep
+    settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep, request: Request
 ) -> TenantSettings:
-    return await store.put_settings(tenant, settings)
+    saved = await store.put_settings(tenant, settings)
+    request.app.state.relay.forget_settings(tenant)
+    return saved

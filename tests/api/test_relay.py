@@ -21,6 +21,7 @@ from api.app import create_app
 from config import Settings
 from store import Store
 from tests.factories import appointment
+from workflows.inputs import LifecycleInput
 
 STRUCTURED = {"Authorization": "Bearer demo-key", "Content-Type": "application/cloudevents+json"}
 
@@ -178,3 +179,28 @@ async def test_an_event_stored_by_a_process_that_died_is_delivered_by_the_next_o
     workflow_id = f"appointment:demo:{appointment_id}"
     assert await is_running(dev_env.client, workflow_id)
     assert await signalled_ids(dev_env.client, workflow_id) == ["crash-1"]
+
+
+async def started_with(client: Client, workflow_id: str) -> LifecycleInput:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    return LifecycleInput.model_validate_json(started.input.payloads[0].data)
+
+
+async def test_a_lifecycle_starts_with_its_tenants_settings_as_saved_last(
+    dev_env: WorkflowEnvironment, store: Store, task_queue: str, appointment_id: str
+) -> None:
+    starts_at = datetime.now(UTC) + timedelta(days=2)
+    async with api(Settings(task_queue=task_queue), store, dev_env.client) as client:
+        first, second = f"{appointment_id}-a", f"{appointment_id}-b"
+        body = cloud_event("appointment.confirmed", appointment(first, starts_at), "s-1")
+        assert (await client.post("/v1/events", headers=STRUCTURED, content=body)).status_code == 202
+        changed = await client.put("/v1/settings", headers=STRUCTURED, json={"reminder_offsets": ["PT3H"]})
+        assert changed.status_code == 200, changed.text
+        body = cloud_event("appointment.confirmed", appointment(second, starts_at), "s-2")
+        assert (await client.post("/v1/events", headers=STRUCTURED, content=body)).status_code == 202
+
+    before = await started_with(dev_env.client, f"appointment:demo:{first}")
+    after = await started_with(dev_env.client, f"appointment:demo:{second}")
+    assert before.settings is not None and before.settings.reminder_offsets != [timedelta(hours=3)]
+    assert after.settings is not None and after.settings.reminder_offsets == [timedelta(hours=3)]
