@@ -16,7 +16,8 @@ A lifecycle starts with its tenant's settings in its input (read here, kept `SET
 at once when this process saves new ones), so its first workflow task need not fetch them.
 
 Events a process accepted but never delivered (it crashed, it was stopped) are found in the store
-by the sweep: at start and every `sweep_every` seconds, those older than `grace`. A workflow drops
+by the sweep: at start and every `sweep_every` seconds, those older than `grace`. The sweep also
+picks up what did not fit in memory (`MAX_BACKLOG`) during a long outage. A workflow drops
 an event id it has seen, so a second delivery of one event has no effect.
 """
 
@@ -46,6 +47,8 @@ SWEEP_EVERY = 5.0
 GRACE = timedelta(seconds=30)
 FIRST_RETRY, LAST_RETRY = 0.5, 30.0
 SETTINGS_TTL = 10.0
+# Past this many events in memory (a long outage), new ones wait in the store for the sweep.
+MAX_BACKLOG = 10_000
 
 Key = tuple[str, str]
 
@@ -86,7 +89,8 @@ class Relay:
 
     @property
     def backlog(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
+        """Events held in memory on their way to their workflows."""
+        return len(self._held)
 
     async def deliver(self, events: list[Accepted]) -> set[Key]:
         """Signal now when idle, else queue; the keys of events whose lifecycle had already ended."""
@@ -124,7 +128,9 @@ class Relay:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _sweep(self, grace: timedelta) -> None:
-        pending = await self._store.pending_events(datetime.now(UTC) - grace)
+        if self.backlog >= MAX_BACKLOG:
+            return
+        pending = await self._store.pending_events(datetime.now(UTC) - grace, limit=MAX_BACKLOG)
         found = [
             accepted
             for accepted in map(_accepted, pending)
@@ -136,6 +142,8 @@ class Relay:
 
     def _enqueue(self, events: Iterable[Accepted]) -> None:
         for accepted in events:
+            if self.backlog >= MAX_BACKLOG:
+                break  # the rest wait in the store, where the sweep will find them
             workflow_id = accepted.route.workflow_id
             self._held.add((accepted.tenant, accepted.key))
             if workflow_id not in self._queues:

@@ -17,11 +17,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from api import relay as relay_module
 from api.app import create_app
+from api.relay import Accepted, Relay
 from config import Settings
-from store import Store
+from domain.events import Appointment, DomainEvent
+from store import InboundEventKey, Store
 from tests.factories import appointment
 from workflows.inputs import LifecycleInput
+from workflows.routes import route
 
 STRUCTURED = {"Authorization": "Bearer demo-key", "Content-Type": "application/cloudevents+json"}
 
@@ -204,3 +208,55 @@ async def test_a_lifecycle_starts_with_its_tenants_settings_as_saved_last(
     after = await started_with(dev_env.client, f"appointment:demo:{second}")
     assert before.settings is not None and before.settings.reminder_offsets != [timedelta(hours=3)]
     assert after.settings is not None and after.settings.reminder_offsets == [timedelta(hours=3)]
+
+
+async def test_past_its_memory_bound_the_relay_leaves_events_in_the_store_and_sweeps_them_later(
+    dev_env: WorkflowEnvironment,
+    store: Store,
+    task_queue: str,
+    appointment_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(relay_module, "MAX_BACKLOG", 2)
+    gate = Gate(dev_env.client.service_client.config.target_host)
+    await gate.open()
+    temporal = await Client.connect(f"127.0.0.1:{gate.listen_port}", data_converter=pydantic_data_converter)
+    await gate.shut()
+    relay = Relay(temporal, task_queue, store, inline=0, concurrency=4, sweep_every=0.2, grace=timedelta(0))
+    starts_at = datetime.now(UTC) + timedelta(days=2)
+    accepted = []
+    for n in range(5):
+        data = appointment(f"{appointment_id}-{n}", starts_at)
+        target = route("demo", "appointment.confirmed", Appointment.model_validate(data))
+        assert target is not None
+        event = DomainEvent(
+            id=f"m-{n}",
+            source="/crm",
+            type="appointment.confirmed",
+            tenant="demo",
+            data=data,
+            received_at=datetime.now(UTC),
+        )
+        key = InboundEventKey(
+            source="/crm",
+            event_id=event.id,
+            type=event.type,
+            workflow_id=target.workflow_id,
+            payload=event.model_dump(mode="json"),
+        )
+        await store.claim_events("demo", [key])
+        accepted.append(Accepted("demo", target, event))
+
+    await relay.deliver(accepted)
+    assert relay.backlog == 2  # the other three wait in the store only
+
+    await gate.open()
+    sweeping = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: outbox_is_empty(store), within=60)
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+        await gate.shut()
+    for n in range(5):
+        assert await is_running(dev_env.client, f"appointment:demo:{appointment_id}-{n}")
