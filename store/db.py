@@ -15,11 +15,12 @@ from domain.settings import TenantSettings
 from store import callbacks, deliveries, staff, templates, tenants
 from store import events as _events
 from store.callbacks import DeliveryEvent
-from store.engine import make_async_engine
+from store.engine import make_async_engine, sqlite_file
 from store.group_commit import GroupCommit
 from store.records import DeliveryAttempt, InboundEventKey, PendingEvent
 from store.staff import Role, StaffUser
 from store.templates import TemplateError, TemplateVersion
+from store.write_lock import WriteLock
 
 
 class Store:
@@ -29,10 +30,14 @@ class Store:
         self.engine: AsyncEngine = make_async_engine(database_url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # The writes on the hot paths (events in, deliveries out) commit together under load.
-        self._group = GroupCommit(self._sessions)
+        database = sqlite_file(database_url)
+        self._write_lock = WriteLock(database) if database else None
+        self._group = GroupCommit(self._sessions, lock=self._write_lock)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._write_lock:
+            self._write_lock.close()
 
     # Tenants
 

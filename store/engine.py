@@ -51,6 +51,16 @@ def is_sqlite(url: str) -> bool:
     return _parse(url).drivername in _SQLITE
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for PostgreSQL and in-memory databases."""
+    if not is_sqlite(url):
+        return None
+    database = _parse(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def _prepare_sqlite_file(url: str) -> None:
     database = _parse(url).database
     if database and database != ":memory:" and not database.startswith("file:"):

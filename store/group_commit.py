@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.write_lock import WriteLock
 
 T = TypeVar("T")
 Write = Callable[[AsyncSession], Awaitable[Any]]
@@ -22,9 +25,16 @@ MAX_BATCH = 64
 
 
 class GroupCommit:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        max_batch: int = MAX_BATCH,
+        lock: WriteLock | None = None,
+    ) -> None:
         self._sessions = sessions
         self._max_batch = max_batch
+        # SQLite: the batch waits its turn among the processes writing the file (store/write_lock.py).
+        self._lock = lock
         self._waiting: list[tuple[Write, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -52,7 +62,7 @@ class GroupCommit:
 
     async def _commit(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> None:
         try:
-            async with self._sessions.begin() as session:
+            async with self._lock.held() if self._lock else nullcontext(), self._sessions.begin() as session:
                 results = [await write(session) for write, _ in batch]
         except Exception as exc:
             if len(batch) > 1:
