@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # api/relay.py: requests that may signal their workflow themselves at once before later ones only
     # queue their events (0: every request only queues), and workflows the relay signals at once.
     relay_inline: int = Field(4, ge=0, validation_alias=_env("NUDGEFLOW_RELAY_INLINE"))
-    relay_concurrency: int = Field(4, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_CONCURRENCY"))
+    relay_concurrency: int = Field(2, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_CONCURRENCY"))
 
 
 @lru_cache(maxsize=1)
