@@ -13,17 +13,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from temporalio.client import Client
 
 from api.auth import StoreDep
 from api.problems import Problem
+from api.relay import Accepted, Relay
 from channels import replies, twilio, whatsapp
 from channels.config import ChannelsConfig, get_channels_config
 from domain.deliveries import DeliveryStatus
 from domain.events import EVENT_DATA, DomainEvent
 from domain.routing import WHATSAPP_WINDOW
-from store import Store
-from workflows.routes import route, signal_with_start
+from store import EventStatus, InboundEventKey, Store
+from workflows.routes import route
 
 router = APIRouter(prefix="/v1/inbound")
 
@@ -82,8 +82,19 @@ async def _press(request: Request, store: Store, provider: str, data: str, chat_
         received_at=datetime.now(UTC),
         data=payload,
     )
-    temporal: Client = request.app.state.temporal
-    await signal_with_start(temporal, request.app.state.settings.task_queue, target, [event])
+    # Through the outbox like every event: stored first, so a Temporal outage loses no answer.
+    key = InboundEventKey(
+        source=event.source,
+        event_id=event.id,
+        type=event.type,
+        subject=aggregate_id,
+        workflow_id=target.workflow_id,
+        payload=event.model_dump(mode="json"),
+    )
+    seen = await store.claim_events(delivery.tenant, [key])
+    if seen[(event.source, event.id)] == EventStatus.NEW:
+        relay: Relay = request.app.state.relay
+        await relay.deliver([Accepted(delivery.tenant, target, event)])
     return "Thank you, noted."
 
 
