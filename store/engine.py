@@ -18,6 +18,9 @@ _POSTGRES = {"postgres", "postgresql", "postgresql+psycopg"}
 # and the busy timeout makes a second writer wait for the lock instead of failing at once.
 SQLITE_PRAGMAS = ("PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON")
 WAL_SWITCH_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+# Connections beyond the pool are closed after each use: under a burst a new PostgreSQL backend (a
+# fork), or a new SQLite connection (a thread, the file opened, the pragmas run), per transaction.
+# Keep as many as a busy process uses at once.
 POOL_SIZE = 20
 
 
@@ -93,11 +96,9 @@ def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_async_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         _prepare_sqlite_file(url)
-        engine = create_async_engine(async_url(url))
+        engine = create_async_engine(async_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         event.listen(engine.sync_engine, "connect", _set_pragmas)
         return engine
-    # Connections beyond the pool are closed after each use; under a burst that means a new
-    # PostgreSQL backend (a fork) per transaction. Keep as many as a busy process uses at once.
     return create_async_engine(
         async_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE
     )
