@@ -22,14 +22,19 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
     )
     # The unique key decides between racing callers: the loser's insert does nothing and it
     # reads the winner's row, so a retried activity never sends the same message twice.
-    inserted = await session.execute(
-        insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(DeliveryRow.id)
-    )
-    created = inserted.scalar_one_or_none() is not None
+    inserted = (
+        await session.execute(
+            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
+                *DeliveryRow.__table__.c
+            )
+        )
+    ).one_or_none()
+    if inserted is not None:
+        return Delivery.model_validate(inserted._mapping), True
     row = (
         await session.execute(select(DeliveryRow).where(DeliveryRow.idempotency_key == draft.idempotency_key))
     ).scalar_one()
-    return to_delivery(row), created
+    return to_delivery(row), False
 
 
 async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
