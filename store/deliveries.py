@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
@@ -38,39 +38,35 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
 
 
 async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
-    row = (
-        await session.execute(select(DeliveryRow).where(DeliveryRow.id == delivery_id).with_for_update())
-    ).scalar_one_or_none()
-    if row is None:
-        raise UnknownDelivery(delivery_id)
+    now = utcnow()
     fields = outcome.model_dump(mode="json", exclude={"sent_at"})
-    for name, value in fields.items():
-        setattr(row, name, value)
-    row.sent_at = outcome.sent_at
-    row.updated_at = utcnow()
     # Writing the delivery first takes its lock (row lock on PostgreSQL, the write lock on
     # SQLite), so concurrent outcomes for one delivery count their attempts one after another.
-    await session.flush()
-    previous = await session.scalar(
-        select(func.count())
-        .select_from(DeliveryAttemptRow)
-        .where(DeliveryAttemptRow.delivery_id == delivery_id)
-    )
-    session.add(
-        DeliveryAttemptRow(
+    updated = (
+        await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == delivery_id)
+            .values(**fields, sent_at=outcome.sent_at, updated_at=now)
+            .returning(*DeliveryRow.__table__.c)
+        )
+    ).one_or_none()
+    if updated is None:
+        raise UnknownDelivery(delivery_id)
+    earlier = select(func.count()).where(DeliveryAttemptRow.delivery_id == delivery_id).scalar_subquery()
+    await session.execute(
+        insert(DeliveryAttemptRow).values(
             delivery_id=delivery_id,
-            attempt=(previous or 0) + 1,
+            attempt=earlier + 1,
             channel=outcome.channel,
             provider=outcome.provider,
             status=outcome.status.value,
             reason=outcome.reason,
             provider_message_id=outcome.provider_message_id,
             cost=outcome.cost,
-            at=row.updated_at,
+            at=now,
         )
     )
-    await session.flush()
-    return to_delivery(row)
+    return Delivery.model_validate(updated._mapping)
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
