@@ -137,11 +137,25 @@ async def mark_dead(session: AsyncSession, tenant: str, contact_id: str, address
     row.updated_at = utcnow()
 
 
-async def contact_channels(session: AsyncSession, tenant: str, contact_id: str) -> ContactChannels:
-    row = await session.get(ContactChannelRow, (tenant, contact_id))
-    if row is None:
-        return ContactChannels()
-    return ContactChannels.model_validate(row, from_attributes=True)
+async def contact_for_sending(session: AsyncSession, tenant: str, contact: Contact) -> Contact:
+    """The stored contact (or the given one) with what providers told us on top, in one statement."""
+    channels = ContactChannelRow.tenant == tenant, ContactChannelRow.contact_id == contact.id
+    stored, chat_id, window, dead = (
+        await session.execute(
+            select(
+                select(ContactRow.data)
+                .where(ContactRow.tenant == tenant, ContactRow.id == contact.id)
+                .scalar_subquery(),
+                select(ContactChannelRow.telegram_chat_id).where(*channels).scalar_subquery(),
+                select(ContactChannelRow.whatsapp_window_until).where(*channels).scalar_subquery(),
+                select(ContactChannelRow.dead_addresses).where(*channels).scalar_subquery(),
+            )
+        )
+    ).one()
+    learned = ContactChannels(
+        telegram_chat_id=chat_id, whatsapp_window_until=window, dead_addresses=dead or []
+    )
+    return with_channels(contact if stored is None else Contact.model_validate(stored), learned)
 
 
 def with_channels(contact: Contact, learned: ContactChannels) -> Contact:

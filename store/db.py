@@ -225,10 +225,7 @@ class Store:
     async def contact_for_sending(self, tenant: str, contact: Contact) -> Contact:
         """The stored contact (or the given one) with the engine's learned channel state on top."""
         async with self._sessions() as session:
-            stored = await tenants.get_contact(session, tenant, contact.id) or contact
-            return callbacks.with_channels(
-                stored, await callbacks.contact_channels(session, tenant, contact.id)
-            )
+            return await callbacks.contact_for_sending(session, tenant, contact)
 
     async def link_telegram(self, tenant: str, contact_id: str, chat_id: str) -> None:
         async with self._sessions.begin() as session:
