@@ -123,9 +123,13 @@ class Relay:
                 grace = self._grace
                 await asyncio.sleep(self._sweep_every)
         finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stop delivering; what was held stays in the store for the next process."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _sweep(self, grace: timedelta) -> None:
         if self.backlog >= MAX_BACKLOG:
@@ -158,22 +162,23 @@ class Relay:
         """One workflow's queued events, in order, until none are left."""
         queue = self._queues[workflow_id]
         retry = FIRST_RETRY
-        async with self._slots:
-            while queue:
-                batch = list(queue)
-                try:
+        while queue:
+            batch = list(queue)
+            try:
+                async with self._slots:
                     await self._signal(batch)
-                except Exception as exc:
-                    # Temporal or the store is away: the events wait here (and in the store).
-                    failure = type(exc).__name__
-                    log.warning("relay to %s failed (%s); retry in %.1f s", workflow_id, failure, retry)
-                    await asyncio.sleep(retry)
-                    retry = min(retry * 2, LAST_RETRY)
-                    continue
-                retry = FIRST_RETRY
-                del queue[: len(batch)]
-                self._held.difference_update((accepted.tenant, accepted.key) for accepted in batch)
-                BACKLOG.set(self.backlog)
+            except Exception as exc:
+                # Temporal or the store is away: the events wait here (and in the store), and
+                # the slot is free meanwhile, so one workflow that keeps failing stops no other.
+                failure = type(exc).__name__
+                log.warning("relay to %s failed (%s); retry in %.1f s", workflow_id, failure, retry)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, LAST_RETRY)
+                continue
+            retry = FIRST_RETRY
+            del queue[: len(batch)]
+            self._held.difference_update((accepted.tenant, accepted.key) for accepted in batch)
+            BACKLOG.set(self.backlog)
         del self._queues[workflow_id]
 
     def forget_settings(self, tenant: str) -> None:

@@ -260,3 +260,33 @@ async def test_past_its_memory_bound_the_relay_leaves_events_in_the_store_and_sw
         await gate.shut()
     for n in range(5):
         assert await is_running(dev_env.client, f"appointment:demo:{appointment_id}-{n}")
+
+
+async def test_a_workflow_whose_events_keep_failing_does_not_hold_up_the_others(
+    dev_env: WorkflowEnvironment, store: Store, task_queue: str, appointment_id: str
+) -> None:
+    # One slot, and first in line an event Temporal refuses every time (over its 2 MB payload limit).
+    relay = Relay(dev_env.client, task_queue, store, inline=0, concurrency=1)
+    starts_at = datetime.now(UTC) + timedelta(days=2)
+    refused = appointment(f"{appointment_id}-big", starts_at) | {"notes": "x" * 2_500_000}
+    fine = appointment(f"{appointment_id}-ok", starts_at)
+    accepted = []
+    for n, data in enumerate([refused, fine]):
+        target = route("demo", "appointment.confirmed", Appointment.model_validate(data))
+        assert target is not None
+        event = DomainEvent(
+            id=f"p-{n}",
+            source="/crm",
+            type="appointment.confirmed",
+            tenant="demo",
+            data=data,
+            received_at=datetime.now(UTC),
+        )
+        accepted.append(Accepted("demo", target, event))
+
+    await relay.deliver(accepted)
+
+    await eventually(lambda: is_running(dev_env.client, f"appointment:demo:{appointment_id}-ok"), within=20)
+    assert not await is_running(dev_env.client, f"appointment:demo:{appointment_id}-big")
+    assert relay.backlog == 1
+    await relay.stop()
