@@ -22,7 +22,7 @@ from channels.config import ChannelsConfig, get_channels_config
 from domain.deliveries import DeliveryStatus
 from domain.events import EVENT_DATA, DomainEvent
 from domain.routing import WHATSAPP_WINDOW
-from store import EventStatus, InboundEventKey, Store
+from store import EventStatus, Store
 from workflows.routes import route
 
 router = APIRouter(prefix="/v1/inbound")
@@ -83,18 +83,11 @@ async def _press(request: Request, store: Store, provider: str, data: str, chat_
         data=payload,
     )
     # Through the outbox like every event: stored first, so a Temporal outage loses no answer.
-    key = InboundEventKey(
-        source=event.source,
-        event_id=event.id,
-        type=event.type,
-        subject=aggregate_id,
-        workflow_id=target.workflow_id,
-        payload=event.model_dump(mode="json"),
-    )
-    seen = await store.claim_events(delivery.tenant, [key])
-    if seen[(event.source, event.id)] == EventStatus.NEW:
+    answer = Accepted(delivery.tenant, target, event)
+    seen = await store.claim_events(delivery.tenant, [answer.outbox_row(subject=aggregate_id)])
+    if seen[answer.key] == EventStatus.NEW:
         relay: Relay = request.app.state.relay
-        await relay.deliver([Accepted(delivery.tenant, target, event)])
+        await relay.deliver([answer])
     return "Thank you, noted."
 
 

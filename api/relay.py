@@ -35,7 +35,7 @@ from temporalio.client import Client
 
 from domain.events import DomainEvent
 from domain.settings import TenantSettings
-from store import PendingEvent, Store
+from store import InboundEventKey, PendingEvent, Store
 from workflows.routes import Route, route_to, signal_with_start
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,17 @@ class Accepted:
     @property
     def key(self) -> Key:
         return (self.event.source, self.event.id)
+
+    def outbox_row(self, subject: str | None = None) -> InboundEventKey:
+        """What the store keeps of it until it is delivered."""
+        return InboundEventKey(
+            source=self.event.source,
+            event_id=self.event.id,
+            type=self.event.type,
+            subject=subject,
+            workflow_id=self.route.workflow_id,
+            payload=self.event.model_dump(mode="json"),
+        )
 
 
 class Relay:

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from api.app import create_app
 from api.relay import Accepted, Relay
 from config import Settings
 from domain.events import Appointment, DomainEvent
-from store import InboundEventKey, Store
+from store import Store
 from tests.factories import appointment
 from workflows.inputs import LifecycleInput
 from workflows.routes import route
@@ -107,6 +108,21 @@ async def signalled_ids(client: Client, workflow_id: str) -> list[str]:
         for e in history.events
         if e.HasField("workflow_execution_signaled_event_attributes")
     ]
+
+
+def confirmed(event_id: str, data: dict[str, Any]) -> Accepted:
+    """An appointment.confirmed as the API hands it to the relay."""
+    target = route("demo", "appointment.confirmed", Appointment.model_validate(data))
+    assert target is not None
+    event = DomainEvent(
+        id=event_id,
+        source="/crm",
+        type="appointment.confirmed",
+        tenant="demo",
+        data=data,
+        received_at=datetime.now(UTC),
+    )
+    return Accepted("demo", target, event)
 
 
 @pytest.fixture
@@ -224,28 +240,8 @@ async def test_past_its_memory_bound_the_relay_leaves_events_in_the_store_and_sw
     await gate.shut()
     relay = Relay(temporal, task_queue, store, inline=0, concurrency=4, sweep_every=0.2, grace=timedelta(0))
     starts_at = datetime.now(UTC) + timedelta(days=2)
-    accepted = []
-    for n in range(5):
-        data = appointment(f"{appointment_id}-{n}", starts_at)
-        target = route("demo", "appointment.confirmed", Appointment.model_validate(data))
-        assert target is not None
-        event = DomainEvent(
-            id=f"m-{n}",
-            source="/crm",
-            type="appointment.confirmed",
-            tenant="demo",
-            data=data,
-            received_at=datetime.now(UTC),
-        )
-        key = InboundEventKey(
-            source="/crm",
-            event_id=event.id,
-            type=event.type,
-            workflow_id=target.workflow_id,
-            payload=event.model_dump(mode="json"),
-        )
-        await store.claim_events("demo", [key])
-        accepted.append(Accepted("demo", target, event))
+    accepted = [confirmed(f"m-{n}", appointment(f"{appointment_id}-{n}", starts_at)) for n in range(5)]
+    await store.claim_events("demo", [one.outbox_row() for one in accepted])
 
     await relay.deliver(accepted)
     assert relay.backlog == 2  # the other three wait in the store only
@@ -270,19 +266,7 @@ async def test_a_workflow_whose_events_keep_failing_does_not_hold_up_the_others(
     starts_at = datetime.now(UTC) + timedelta(days=2)
     refused = appointment(f"{appointment_id}-big", starts_at) | {"notes": "x" * 2_500_000}
     fine = appointment(f"{appointment_id}-ok", starts_at)
-    accepted = []
-    for n, data in enumerate([refused, fine]):
-        target = route("demo", "appointment.confirmed", Appointment.model_validate(data))
-        assert target is not None
-        event = DomainEvent(
-            id=f"p-{n}",
-            source="/crm",
-            type="appointment.confirmed",
-            tenant="demo",
-            data=data,
-            received_at=datetime.now(UTC),
-        )
-        accepted.append(Accepted("demo", target, event))
+    accepted = [confirmed("p-0", refused), confirmed("p-1", fine)]
 
     await relay.deliver(accepted)
 
