@@ -30,7 +30,7 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
         )
     ).one_or_none()
     if inserted is not None:
-        return Delivery.model_validate(inserted._mapping), True
+        return to_delivery(inserted), True
     row = (
         await session.execute(select(DeliveryRow).where(DeliveryRow.idempotency_key == draft.idempotency_key))
     ).scalar_one()
@@ -66,7 +66,7 @@ async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: Deli
             at=now,
         )
     )
-    return Delivery.model_validate(updated._mapping)
+    return to_delivery(updated)
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:

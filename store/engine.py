@@ -65,9 +65,9 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def _prepare_sqlite_file(url: str) -> None:
-    database = _parse(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _switch_to_wal(cursor: Any) -> None:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Row
 
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryStatus
@@ -61,7 +62,8 @@ class DeliveryAttempt(BaseModel):
     at: datetime
 
 
-def to_delivery(row: DeliveryRow) -> Delivery:
+def to_delivery(row: DeliveryRow | Row[Any]) -> Delivery:
+    """From the ORM row or a Core row of the same columns (an INSERT/UPDATE ... RETURNING)."""
     return Delivery.model_validate(row, from_attributes=True)
 
 
