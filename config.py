@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+# Values that were ever written in this code or its docs: as a secret they protect nothing.
+KNOWN_DEFAULTS = frozenset(
+    {"", "nudgeflow-dev-reply-secret", "test-reply-secret", "demo-key", "demo-password", "changeme", "secret"}
+)
+MIN_SECRET_LENGTH = 32
+# Secrets a production process needs: (variable, what it protects).
+PRODUCTION_SECRETS = {
+    "NUDGEFLOW_SECRET_KEY": "signs the staff console's session cookie",
+    "NUDGEFLOW_REPLY_SECRET": "signs the reply tokens of buttons and Telegram deep links",
+}
+
+
+class InsecureConfiguration(SystemExit):
+    """A production process was started without a secret it needs (or with a known default)."""
 
 
 def _env(*names: str) -> AliasChoices:
@@ -37,10 +57,92 @@ class Settings(BaseSettings):
     # Seconds a lifecycle's next task waits for the worker that ran its last one before any worker
     # may take it: after a crash, how long reminders wait for a dead worker (Temporal's default: 10).
     sticky_queue_timeout: float = Field(3.0, gt=0, validation_alias=_env("NUDGEFLOW_STICKY_QUEUE_TIMEOUT"))
+    # Seconds a worker may hold a workflow task: a task held by a worker that died waits this long
+    # before another worker gets it (Temporal's default: 10; its maximum: 120). The SDK heartbeats a
+    # task waiting on a longer local activity; a task slower in itself is cut and retried.
+    workflow_task_timeout: float = Field(
+        4.0, gt=0, le=120, validation_alias=_env("NUDGEFLOW_WORKFLOW_TASK_TIMEOUT")
+    )
+    # Seconds a stopping worker (SIGTERM) lets running activities finish before it cancels them.
+    worker_drain_timeout: float = Field(10.0, ge=0, validation_alias=_env("NUDGEFLOW_WORKER_DRAIN_TIMEOUT"))
     # api/relay.py: requests that may signal their workflow themselves at once before later ones only
     # queue their events (0: every request only queues), and workflows the relay signals at once.
     relay_inline: int = Field(4, ge=0, validation_alias=_env("NUDGEFLOW_RELAY_INLINE"))
     relay_concurrency: int = Field(2, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_CONCURRENCY"))
+    # development: the demo tenant and admin, secrets generated once per install in the data dir.
+    # production: no demo anything, and no start without every secret set (check_production).
+    env: Literal["development", "production"] = Field("development", validation_alias=_env("NUDGEFLOW_ENV"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_SECRET_KEY"))
+    reply_secret: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_REPLY_SECRET"))
+    demo_staff_email: str = Field("admin@demo.local", validation_alias=_env("NUDGEFLOW_DEMO_STAFF_EMAIL"))
+    demo_staff_password: SecretStr = Field(
+        SecretStr("demo-password"), validation_alias=_env("NUDGEFLOW_DEMO_STAFF_PASSWORD")
+    )
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def check_production(self) -> None:
+        """Refuse to run in production with a secret missing, short or known from this code."""
+        if not self.production:
+            return
+        configured = {"NUDGEFLOW_SECRET_KEY": self.secret_key, "NUDGEFLOW_REPLY_SECRET": self.reply_secret}
+        problems = [
+            f"{name} ({PRODUCTION_SECRETS[name]}) {weakness}"
+            for name, value in configured.items()
+            if (weakness := _weakness(value)) is not None
+        ]
+        if problems:
+            raise InsecureConfiguration(
+                "nudgeflow: NUDGEFLOW_ENV=production refuses to start:\n  " + "\n  ".join(problems)
+            )
+
+    def session_secret(self) -> str:
+        return self._secret(self.secret_key, "session")
+
+    def reply_signing_secret(self) -> str:
+        return self._secret(self.reply_secret, "reply")
+
+    def _secret(self, value: SecretStr | None, name: str) -> str:
+        if value is not None and value.get_secret_value():
+            return value.get_secret_value()
+        self.check_production()  # production never reaches here with a secret missing
+        return development_secret(self.data_dir, name)
+
+
+def _weakness(value: SecretStr | None) -> str | None:
+    if value is None or not value.get_secret_value():
+        return "is not set"
+    if value.get_secret_value() in KNOWN_DEFAULTS:
+        return "is a known default value"
+    if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def development_secret(data_dir: Path, name: str) -> str:
+    """A secret generated once per install and kept in `<data dir>/secrets/<name>` (mode 0600).
+
+    The worker that signs reply tokens and the API that checks them read the same file; whoever
+    starts first writes it (O_EXCL), so two processes starting together agree.
+    """
+    folder = data_dir if data_dir.is_absolute() else ROOT / data_dir
+    path = folder / "secrets" / name
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(200):
+            existing = path.read_text().strip()
+            if existing:
+                return existing
+            time.sleep(0.01)  # the writer is between creating and writing the file
+        raise RuntimeError(f"{path} is empty: delete it to generate a new development secret") from None
+    value = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as out:
+        out.write(value)
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from api.auth import StoreDep
 from api.problems import Problem
 from api.relay import Accepted, Relay
 from channels import replies, twilio, whatsapp
-from channels.config import ChannelsConfig, get_channels_config
+from channels.config import ChannelsConfig, get_channels_config, reply_secret
 from domain.deliveries import DeliveryStatus
 from domain.events import EVENT_DATA, DomainEvent
 from domain.routing import WHATSAPP_WINDOW
@@ -26,6 +27,12 @@ from store import EventStatus, Store
 from workflows.routes import route
 
 router = APIRouter(prefix="/v1/inbound")
+log = logging.getLogger("nudgeflow.inbound")
+EXPIRED = "This button has expired."
+ALREADY_LINKED = (
+    "This link was already used from another Telegram chat, so nothing changed. "
+    "If that was not you, please tell the clinic."
+)
 
 WHATSAPP_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
 TWILIO_STATUS = {
@@ -57,13 +64,16 @@ def _forged(provider: str) -> Problem:
 async def _press(request: Request, store: Store, provider: str, data: str, chat_id: str | None) -> str:
     """Turn a button press into its domain event; what to tell the person who pressed it."""
     config = channels_config(request)
-    found = replies.pressed(data, config.reply_secret.get_secret_value())
+    found = replies.pressed(data, reply_secret(config), datetime.now(UTC))
     delivery = await store.get_delivery(found[0]) if found else None
     meaning = replies.answer(delivery.template, found[1]) if delivery and found else None
     if delivery is None or found is None or meaning is None:
-        return "This button has expired."
+        return EXPIRED
     if chat_id is not None:
-        await store.link_telegram(delivery.tenant, delivery.contact_id, chat_id)
+        # A press counts from the chat the message went to, never from one it was forwarded to.
+        if delivery.channel != "telegram" or _chat_of(delivery.provider_message_id) != chat_id:
+            return EXPIRED
+        await store.bind_telegram(delivery.tenant, delivery.contact_id, chat_id)  # alive again
     event_type, extra = meaning
     aggregate_id = delivery.subject.partition(":")[2]
     payload: dict[str, Any] = {"appointment_id": aggregate_id}
@@ -71,7 +81,7 @@ async def _press(request: Request, store: Store, provider: str, data: str, chat_
         payload = {"subject_id": aggregate_id, **extra}
     target = route(delivery.tenant, event_type, EVENT_DATA[event_type].model_validate(payload))
     if target is None:
-        return "This button has expired."
+        return EXPIRED
     event = DomainEvent(
         # The same button pressed twice is one answer; the workflow dedupes by id.
         id=f"reply:{delivery.id}:{found[1]}",
@@ -111,13 +121,25 @@ async def telegram_update(request: Request, store: StoreDep) -> Response:
     message = update.get("message") or {}
     command, _, token = str(message.get("text", "")).partition(" ")
     if command == "/start" and token:
-        delivery_id = replies.delivery_of(token.strip(), config.reply_secret.get_secret_value())
+        delivery_id = replies.start_delivery(token.strip(), reply_secret(config), datetime.now(UTC))
         delivery = await store.get_delivery(delivery_id) if delivery_id else None
         if delivery is not None:
             chat_id = str(message["chat"]["id"])
-            await store.link_telegram(delivery.tenant, delivery.contact_id, chat_id)
-            return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": "✓"})
+            if await store.bind_telegram(delivery.tenant, delivery.contact_id, chat_id):
+                return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": "✓"})
+            # No silent takeover: the contact keeps its chat; staff can relink it if the patient asks.
+            log.warning(
+                "telegram /start refused: contact %s of tenant %s is linked to another chat",
+                delivery.contact_id,
+                delivery.tenant,
+            )
+            return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": ALREADY_LINKED})
     return JSONResponse({})
+
+
+def _chat_of(provider_message_id: str | None) -> str | None:
+    """The chat a Telegram message went to: its provider id is `<chat id>:<message id>`."""
+    return provider_message_id.partition(":")[0] if provider_message_id else None
 
 
 @router.get("/whatsapp")

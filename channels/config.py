@@ -10,14 +10,17 @@ from functools import lru_cache
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config import get_settings
+
 
 class ChannelsConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NUDGEFLOW_", extra="ignore")
 
     # Seconds one provider call may take; a hung provider is transient, retried by Temporal.
     channel_timeout: float = 10.0
-    # Signs the opaque reply tokens in buttons and deep links (no personal data in them).
-    reply_secret: SecretStr = SecretStr("nudgeflow-dev-reply-secret")
+    # Signs the opaque reply tokens in buttons and deep links (no personal data in them). Unset: the
+    # per-install development secret (config.Settings), and no start at all in production.
+    reply_secret: SecretStr | None = None
     # Where providers reach our /v1/inbound/{provider} callbacks, e.g. https://nudge.example.com.
     public_base_url: str | None = None
 
@@ -68,6 +71,13 @@ class ChannelsConfig(BaseSettings):
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+
+
+def reply_secret(config: ChannelsConfig) -> str:
+    """The secret reply tokens are signed with: NUDGEFLOW_REPLY_SECRET, or the development one."""
+    if config.reply_secret is not None and config.reply_secret.get_secret_value():
+        return config.reply_secret.get_secret_value()
+    return get_settings().reply_signing_secret()
 
 
 @lru_cache(maxsize=1)

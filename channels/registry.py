@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from channels.base import ChannelAdapter
-from channels.config import ChannelsConfig
+from channels.config import ChannelsConfig, reply_secret
 from channels.email import EmailAdapter
 from channels.fcm import FcmAdapter
 from channels.rocketsms import RocketSmsAdapter
@@ -69,7 +69,7 @@ def build_adapters(config: ChannelsConfig) -> dict[Channel, ChannelAdapter]:
         adapters[Channel.TELEGRAM] = TelegramAdapter(
             config.telegram_base_url,
             config.telegram_bot_token.get_secret_value(),
-            config.reply_secret.get_secret_value(),
+            reply_secret(config),
             timeout=timeout,
         )
     if config.whatsapp_access_token and config.whatsapp_phone_number_id:

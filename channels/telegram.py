@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from channels.base import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendError, SendReceipt
 from channels.http import json_body, make_client, post, retry_after, unexpected
-from channels.replies import button_data
+from channels.replies import BUTTON_TTL, button_data
 
 PROVIDER = "telegram"
 
@@ -62,8 +63,13 @@ class TelegramAdapter:
         chat_id = message.recipient.telegram_chat_id
         body: dict[str, Any] = {"chat_id": chat_id, "text": message.body[: self.max_body]}
         if message.buttons and message.delivery_id is not None:
+            # A button answers this message only while it matters (an attendance answer until the visit).
+            expires_at = message.expires_at or datetime.now(UTC) + BUTTON_TTL
             row = [
-                {"text": text, "callback_data": button_data(message.delivery_id, i, self.reply_secret)}
+                {
+                    "text": text,
+                    "callback_data": button_data(message.delivery_id, i, self.reply_secret, expires_at),
+                }
                 for i, text in enumerate(message.buttons)
             ]
             body["reply_markup"] = {"inline_keyboard": [row]}

@@ -114,6 +114,26 @@ async def link_telegram(session: AsyncSession, tenant: str, contact_id: str, cha
     row.updated_at = utcnow()
 
 
+async def bind_telegram(session: AsyncSession, tenant: str, contact_id: str, chat_id: str) -> bool:
+    """Link the chat unless the contact already has another live one; True when it is theirs now.
+
+    A reply token can leak (a forwarded SMS, a shared screen): presenting it from a second chat must
+    not take the patient's messages away from the first. Only a chat the bot can no longer reach
+    (blocked, deleted account) may be replaced, the way a patient moves to a new Telegram account.
+    """
+    row = await _channels_row(session, tenant, contact_id)
+    stored = await session.scalar(
+        select(ContactRow.data["telegram_chat_id"].as_string()).where(
+            ContactRow.tenant == tenant, ContactRow.id == contact_id
+        )
+    )
+    current = row.telegram_chat_id or stored
+    if current and str(current) != chat_id and f"telegram:{current}" not in row.dead_addresses:
+        return False
+    await link_telegram(session, tenant, contact_id, chat_id)
+    return True
+
+
 async def open_whatsapp_window(session: AsyncSession, tenant: str, contact_id: str, until: datetime) -> None:
     row = await _channels_row(session, tenant, contact_id)
     if row.whatsapp_window_until is None or row.whatsapp_window_until < until:

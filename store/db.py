@@ -231,6 +231,10 @@ class Store:
         async with self._sessions.begin() as session:
             await callbacks.link_telegram(session, tenant, contact_id, chat_id)
 
+    async def bind_telegram(self, tenant: str, contact_id: str, chat_id: str) -> bool:
+        async with self._sessions.begin() as session:
+            return await callbacks.bind_telegram(session, tenant, contact_id, chat_id)
+
     async def open_whatsapp_window(self, phone: str, until: datetime) -> int:
         """Open the window for every contact with this phone; how many there were."""
         async with self._sessions.begin() as session:

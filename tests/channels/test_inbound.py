@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
@@ -77,7 +77,7 @@ async def test_a_forged_telegram_update_is_refused_and_changes_nothing(desk: Des
     unsigned = await desk.api.post("/v1/inbound/telegram", json=update)
     assert forged.status_code == unsigned.status_code == 401
     # A well-signed update with a token we did not sign is no answer either.
-    fake_token = replies.button_data(1, 1, "not-our-secret")
+    fake_token = replies.button_data(1, 1, "not-our-secret", datetime.now(UTC) + timedelta(days=1))
     await desk.api.post(
         "/v1/inbound/telegram", json=telegram.callback_update(chat, fake_token), headers=TELEGRAM_SECRET
     )
@@ -90,7 +90,7 @@ async def test_start_deep_link_links_the_chat_to_the_contact(desk: Desk, fakes: 
     person = patient(id="p-link", phone="+79167770001")
     await desk.clinic.post("appointment.confirmed", appointment("i-3", starts_at, patient=person))
     [row] = await desk.clinic.deliveries("i-3")
-    token = replies.reply_token(row.id, "test-reply-secret")
+    token = replies.start_token(row.id, "test-reply-secret", datetime.now(UTC))
     answer = await desk.api.post(
         "/v1/inbound/telegram", json=telegram.start_update("991", token), headers=TELEGRAM_SECRET
     )

@@ -21,8 +21,9 @@ async def test_telegram_buttons_carry_an_opaque_signed_token(
     [row] = request["payload"]["reply_markup"]["inline_keyboard"]
     data = [button["callback_data"] for button in row]
     assert all(len(d.encode()) <= 64 and contact.id not in d for d in data)
-    assert [replies.pressed(d, "test-reply-secret") for d in data] == [(42, 0), (42, 1)]
-    assert replies.pressed(data[0], "another-secret") is None
+    now = datetime.now(UTC)
+    assert [replies.pressed(d, "test-reply-secret", now) for d in data] == [(42, 0), (42, 1)]
+    assert replies.pressed(data[0], "another-secret", now) is None
 
 
 async def test_whatsapp_sends_free_text_inside_the_window_and_a_template_outside(
