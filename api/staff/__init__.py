@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.staff import admin, auth, editor
+from api.staff import admin, auth, deliveries, editor
 from api.staff.web import HERE, NotSignedIn
 from i18n import TemplateRenderer
 from store import Store
@@ -37,7 +37,7 @@ def mount(app: FastAPI, renderer: TemplateRenderer | None = None) -> None:
     app.state.staff_renderer = renderer or TemplateRenderer()
     app.add_exception_handler(NotSignedIn, _to_login)
     app.mount("/staff/static", StaticFiles(directory=HERE / "static"), name="staff-static")
-    for module in (auth, editor, admin):
+    for module in (auth, editor, admin, deliveries):
         app.include_router(module.router)
 
 
