@@ -16,14 +16,16 @@ from workflows.routes import workflow_for
 router = APIRouter()
 
 
-@router.get("/v1/timeline/{kind}/{aggregate_id}")
-async def timeline(
-    kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep
-) -> dict[str, Any]:
+async def lifecycle_state(
+    client: Client, tenant: str, kind: str, aggregate_id: str
+) -> tuple[str, LifecycleState]:
+    """The workflow id and its `state` query's answer; a Problem (404, 503) when there is none.
+
+    The JSON endpoint below and the staff console's timeline page both read a lifecycle this way.
+    """
     wf_id = workflow_for(kind, tenant, aggregate_id)
     if wf_id is None:
         raise Problem(404, "Not found", f"unknown lifecycle kind {kind!r}")
-    client: Client = request.app.state.temporal
     try:
         result_type = AppointmentState if kind == "appointment" else LifecycleState
         state = await client.get_workflow_handle(wf_id).query("state", result_type=result_type)
@@ -31,6 +33,14 @@ async def timeline(
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise Problem(404, "Not found", f"no {kind} {aggregate_id!r}") from exc
         raise Problem(503, "Engine unavailable", "the workflow engine did not answer; retry later") from exc
+    return wf_id, state
+
+
+@router.get("/v1/timeline/{kind}/{aggregate_id}")
+async def timeline(
+    kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep
+) -> dict[str, Any]:
+    wf_id, state = await lifecycle_state(request.app.state.temporal, tenant, kind, aggregate_id)
     sent = await store.list_deliveries(tenant, workflow_id=wf_id, limit=1000)
     view = state.view if isinstance(state, AppointmentState) else None
     return {
