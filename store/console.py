@@ -21,6 +21,7 @@ from store.tables import (
     DeliveryAttemptRow,
     DeliveryEventRow,
     DeliveryRow,
+    InboundEventRow,
     TemplateErrorRow,
     TemplateVersionRow,
 )
@@ -288,6 +289,61 @@ async def contact_card(session: AsyncSession, tenant: str, contact_id: str) -> C
     )
 
 
+class ReceivedEvent(BaseModel):
+    """An event the backend sent about one lifecycle, as accepted (and when the relay passed it on)."""
+
+    type: str
+    event_id: str
+    status: str
+    received_at: datetime
+    routed_at: datetime | None = None
+    happened_at: str | None = None
+    sequence: int | None = None
+    facts: dict[str, Any] = {}
+
+
+# What a line of the timeline says about an event, beyond its type; the rest stays in the payload.
+EVENT_FACTS = (
+    "starts_at",
+    "reason",
+    "cancelled_by",
+    "rating",
+    "comment",
+    "amount",
+    "currency",
+    "due_at",
+    "lessons_left",
+    "sender_name",
+    "preview",
+)
+
+
+async def lifecycle_events(session: AsyncSession, tenant: str, workflow_id: str) -> list[ReceivedEvent]:
+    query = (
+        select(InboundEventRow)
+        .where(InboundEventRow.tenant == tenant, InboundEventRow.workflow_id == workflow_id)
+        .order_by(InboundEventRow.received_at, InboundEventRow.id)
+        .limit(500)
+    )
+    found = []
+    for row in (await session.execute(query)).scalars():
+        payload = row.payload or {}
+        data = payload.get("data") or {}
+        found.append(
+            ReceivedEvent(
+                type=row.type,
+                event_id=row.event_id,
+                status=row.status,
+                received_at=row.received_at,
+                routed_at=row.routed_at,
+                happened_at=payload.get("time"),
+                sequence=payload.get("sequence"),
+                facts={name: data[name] for name in EVENT_FACTS if data.get(name) not in (None, "")},
+            )
+        )
+    return found
+
+
 class Console:
     """The console's read side over the store's engine: one short read-only session per call."""
 
@@ -305,3 +361,7 @@ class Console:
     async def contact_card(self, tenant: str, contact_id: str) -> ContactCard | None:
         async with self._sessions() as session:
             return await contact_card(session, tenant, contact_id)
+
+    async def lifecycle_events(self, tenant: str, workflow_id: str) -> list[ReceivedEvent]:
+        async with self._sessions() as session:
+            return await lifecycle_events(session, tenant, workflow_id)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.contacts import Contact
 from store import Store
-from store.tables import DeliveryAttemptRow, DeliveryEventRow, DeliveryRow
+from store.tables import DeliveryAttemptRow, DeliveryEventRow, DeliveryRow, InboundEventRow
 
 _keys = itertools.count(1)
 NOON = datetime(2030, 3, 14, 9, 0, tzinfo=UTC)  # 12:00 in Moscow
@@ -133,3 +133,23 @@ async def a_clinic(store: Store, tenant: str = "demo") -> dict[str, int]:
             at=NOON + timedelta(days=2),
         ),
     }
+
+
+async def add_event(store: Store, tenant: str, subject: str, type: str, data: dict[str, Any]) -> None:
+    """An accepted event of one lifecycle, as the ingest stores it."""
+    kind, _, aggregate_id = subject.partition(":")
+    n = next(_keys)
+    async with AsyncSession(store.engine) as session, session.begin():
+        session.add(
+            InboundEventRow(
+                tenant=tenant,
+                source="/clinic/backend",
+                event_id=f"evt-{n}",
+                type=type,
+                subject=aggregate_id,
+                workflow_id=f"{kind}:{tenant}:{aggregate_id}",
+                status="routed",
+                received_at=NOON,
+                payload={"id": f"evt-{n}", "type": type, "sequence": n, "data": data},
+            )
+        )

@@ -1,0 +1,97 @@
+"""The console's timeline of a running appointment: stale reminders skipped, quiet hours explained."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from config import Settings
+from domain.settings import TenantSettings
+from store import Store
+from store.staff import Role
+from tests.factories import appointment
+from tests.staff.console_data import add_event
+from tests.staff.server import PASSWORD, staff_user
+from tests.workflows.harness import running_clinic
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+async def signed_in(
+    store: Store, temporal: WorkflowEnvironment, tenant: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=temporal.client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://staff") as client:
+            email = await staff_user(store, tenant, Role.EDITOR)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', (await client.get("/staff/login")).text)
+            assert token is not None
+            data = {"email": email, "password": PASSWORD, "csrf_token": token.group(1)}
+            assert (await client.post("/staff/login", data=data)).status_code == 303
+            yield client
+
+
+def row(html: str, table: str, step: str) -> str:
+    section = html.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    found = re.search(rf'<tr data-step="{re.escape(step)}[^"]*".*?</tr>', section, re.S)
+    assert found is not None, f"no {step} in {table}"
+    return found.group(0)
+
+
+async def test_the_timeline_shows_the_stale_24h_reminder_skipped_and_the_2h_one_planned(
+    store: Store, time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    async with running_clinic(time_env, store, task_queue) as clinic:
+        await store.put_settings(clinic.tenant, TenantSettings(timezone="Europe/Moscow"))
+        await clinic.wait_until_local(time(12, 0))
+        tomorrow = (await clinic.now()).astimezone(MOSCOW).date() + timedelta(days=1)
+        soon = datetime.combine(tomorrow, time(11, 30), tzinfo=MOSCOW)
+        early = datetime.combine(tomorrow, time(10, 0), tzinfo=MOSCOW)
+        await clinic.post("appointment.confirmed", appointment("a-1", soon))
+        await clinic.post("appointment.confirmed", appointment("a-2", early))
+        await add_event(
+            store, clinic.tenant, "appointment:a-1", "appointment.confirmed", {"starts_at": soon.isoformat()}
+        )
+
+        generator = signed_in(store, time_env, clinic.tenant)
+        browser = await anext(generator)
+        try:
+            html = (await browser.get("/staff/timeline/appointment/a-1")).text
+            stale = row(html, "sent", "reminder-24h")
+            assert "skipped" in stale and "too late" in stale
+            planned = row(html, "planned", "reminder-2h")
+            assert f"{tomorrow.isoformat()} 09:30" in planned and "2h before the start" in planned
+            assert "Анна Петрова" in html and "appointment.confirmed" in html
+            assert f"starts_at:</span> {soon.isoformat()}" in html
+
+            moved = row((await browser.get("/staff/timeline/appointment/a-2")).text, "planned", "reminder-2h")
+            assert "moved by quiet hours" in moved and f"{tomorrow.isoformat()} 08:00" in moved
+
+            found = await browser.get("/staff/timeline?kind=appointment&id=a-1")
+            assert found.headers["location"] == "/staff/timeline/appointment/a-1"
+            assert (await browser.get("/staff/timeline/appointment/nope")).status_code == 404
+        finally:
+            await generator.aclose()
+
+
+async def test_another_tenants_staff_cannot_open_the_timeline(
+    store: Store, time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    async with running_clinic(time_env, store, task_queue) as clinic:
+        await clinic.post(
+            "appointment.confirmed", appointment("a-1", (await clinic.now()) + timedelta(days=3))
+        )
+        await store.ensure_tenant("other", "Other clinic", "other-key")
+        generator = signed_in(store, time_env, "other")
+        browser = await anext(generator)
+        try:
+            assert (await browser.get("/staff/timeline/appointment/a-1")).status_code == 404
+        finally:
+            await generator.aclose()
