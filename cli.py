@@ -9,73 +9,26 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from config import Settings, get_settings
+from supervisor import ChildExited, Stack, StaleStack
 
 ROOT = Path(__file__).resolve().parent
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 STARTUP_TIMEOUT_S = 30.0
-STOP_GRACE_S = 10.0
 
 
-class ChildExited(Exception):
-    """One of the supervised processes ended on its own."""
-
-
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
     # The same unwinding as Ctrl-C; asyncio.run re-raises KeyboardInterrupt where it would swallow others.
     raise KeyboardInterrupt
-
-
-class Stack:
-    """The child processes of `run`, each in its own process group so a stop reaches all it spawned."""
-
-    def __init__(self) -> None:
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        # Own process group: the terminal's Ctrl-C reaches only us, and we stop the children in order.
-        self.children[name] = subprocess.Popen(argv, cwd=ROOT, process_group=0)
-
-    def check(self) -> None:
-        for name, child in self.children.items():
-            if child.poll() is not None:
-                raise ChildExited(f"{name} exited with code {child.returncode}")
-
-    def watch(self) -> NoReturn:
-        while True:
-            self.check()
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        # Newest first: the API and worker go before the Temporal server they talk to.
-        for name, child in reversed(self.children.items()):
-            _signal_group(child, signal.SIGTERM)
-            try:
-                child.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                print(
-                    f"nudgeflow: {name} ignored SIGTERM for {STOP_GRACE_S:.0f} s: killing it", file=sys.stderr
-                )
-            _signal_group(child, signal.SIGKILL)
-            child.wait()
-
-
-def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
-        os.killpg(child.pid, sig)
-    except ProcessLookupError:
-        pass  # the whole group is already gone
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -201,10 +154,20 @@ def run(settings: Settings) -> int:
     host, port = split_address(settings.temporal_address)
     local_temporal = host in LOCAL_HOSTS
     api = f"http://{settings.api_host}:{settings.api_port}"
-    stack = Stack()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    ports = {"the API, NUDGEFLOW_API_PORT": (settings.api_host, settings.api_port)}
+    if local_temporal:
+        ports["the Temporal dev server, TEMPORAL_ADDRESS"] = ("127.0.0.1", port)
+        ports["the Temporal UI, NUDGEFLOW_TEMPORAL_UI_PORT"] = ("127.0.0.1", settings.temporal_ui_port)
+    stack = Stack(settings.data_dir, ROOT)
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        stack.claim(ports)
+    except StaleStack as stale:
+        print(stale, file=sys.stderr)
+        return 1
+    # SIGHUP: the terminal closed. Every way of asking us to stop stops the children in order.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
+    try:
         if local_temporal:
             start_dev_server(stack, settings, port)
         migrate_database(settings)
@@ -222,7 +185,7 @@ def run(settings: Settings) -> int:
         return 1
     finally:
         # A second Ctrl-C must not cut the shutdown short and orphan the dev server.
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         stack.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api import events, health, inbound, resources, staff, timeline
-from api.problems import FieldError, Problem, problem_handler
+from api.problems import STORE_OUTAGES, FieldError, Problem, problem_handler, store_unavailable
 from api.relay import Relay
 from config import Settings, get_settings
 from store import Store
@@ -48,6 +49,7 @@ def create_app(
             app.state.store,
             inline=settings.relay_inline,
             concurrency=settings.relay_concurrency,
+            task_timeout=timedelta(seconds=settings.workflow_task_timeout),
         )
         sweeping = asyncio.create_task(app.state.relay.run())
         yield
@@ -61,6 +63,8 @@ def create_app(
     app.state.key_cache = {}
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    for outage in STORE_OUTAGES:
+        app.add_exception_handler(outage, store_unavailable)
     for module in (events, resources, timeline, health, inbound):
         app.include_router(module.router)
     staff.mount(app)

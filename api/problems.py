@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 PROBLEM_TYPE = "https://nudgeflow.dev/problems/"
+# Seconds a client is asked to wait when the store is away: a restart or a failover takes this order.
+STORE_RETRY_AFTER = 5
+STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+
+log = logging.getLogger(__name__)
 
 
 class FieldError(BaseModel):
@@ -18,11 +26,17 @@ class FieldError(BaseModel):
 
 class Problem(Exception):
     def __init__(
-        self, status: int, title: str, detail: str = "", errors: list[FieldError] | None = None
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        errors: list[FieldError] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(title)
         self.status, self.title, self.detail = status, title, detail
         self.errors = errors or []
+        self.retry_after = retry_after
 
     def body(self) -> dict[str, Any]:
         slug = self.title.lower().replace(" ", "-")
@@ -45,7 +59,22 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 
 async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(
         exc.body(), status_code=exc.status, media_type="application/problem+json", headers=headers
+    )
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused, dropped or timed out a connection: a 503 to retry, not a 500 to report.
+
+    Only connection-level errors come here (OperationalError, InterfaceError, the pool's timeout);
+    a constraint violation or a bad statement is a bug and stays a 500.
+    """
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+    detail = "the database does not answer: retry the request later"
+    return await problem_handler(
+        request, Problem(503, "Store unavailable", detail, retry_after=STORE_RETRY_AFTER)
     )

@@ -88,8 +88,10 @@ class Relay:
         concurrency: int,
         sweep_every: float = SWEEP_EVERY,
         grace: timedelta = GRACE,
+        task_timeout: timedelta | None = None,
     ) -> None:
         self._client, self._task_queue, self._store = client, task_queue, store
+        self._task_timeout = task_timeout
         self._inline_limit, self._sweep_every, self._grace = inline, sweep_every, grace
         self._inline = 0
         self._slots = asyncio.Semaphore(concurrency)
@@ -209,7 +211,10 @@ class Relay:
         tenant, target = batch[0].tenant, batch[0].route
         settings = await self._tenant_settings(tenant)
         target = replace(target, input=target.input.model_copy(update={"settings": settings}))
-        delivered = await signal_with_start(self._client, self._task_queue, target, [a.event for a in batch])
+        events = [a.event for a in batch]
+        delivered = await signal_with_start(
+            self._client, self._task_queue, target, events, self._task_timeout
+        )
         await self._store.mark_events(tenant, [a.key for a in batch], "routed" if delivered else "ignored")
         return [] if delivered else batch
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -94,9 +95,17 @@ def _route(tenant: str, kind: str, aggregate_id: str) -> Route:
 
 
 async def signal_with_start(
-    client: Client, task_queue: str, target: Route, events: list[DomainEvent]
+    client: Client,
+    task_queue: str,
+    target: Route,
+    events: list[DomainEvent],
+    task_timeout: timedelta | None = None,
 ) -> bool:
-    """Deliver events to their workflow in order; False if its lifecycle has already ended."""
+    """Deliver events to their workflow in order; False if its lifecycle has already ended.
+
+    `task_timeout` (config.workflow_task_timeout) stays with the workflow's later runs: a
+    continue-as-new that names none inherits it.
+    """
     for event in events:
         try:
             await client.start_workflow(
@@ -107,6 +116,7 @@ async def signal_with_start(
                 start_signal="event",
                 start_signal_args=[event],
                 id_reuse_policy=target.reuse,
+                task_timeout=task_timeout,
             )
         except WorkflowAlreadyStartedError:
             return False
