@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from tests.workflows.harness import running_clinic
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 
+@asynccontextmanager
 async def signed_in(
     store: Store, temporal: WorkflowEnvironment, tenant: str
 ) -> AsyncIterator[httpx.AsyncClient]:
@@ -60,9 +62,7 @@ async def test_the_timeline_shows_the_stale_24h_reminder_skipped_and_the_2h_one_
             store, clinic.tenant, "appointment:a-1", "appointment.confirmed", {"starts_at": soon.isoformat()}
         )
 
-        generator = signed_in(store, time_env, clinic.tenant)
-        browser = await anext(generator)
-        try:
+        async with signed_in(store, time_env, clinic.tenant) as browser:
             html = (await browser.get("/staff/timeline/appointment/a-1")).text
             stale = row(html, "sent", "reminder-24h")
             assert "skipped" in stale and "too late" in stale
@@ -77,8 +77,6 @@ async def test_the_timeline_shows_the_stale_24h_reminder_skipped_and_the_2h_one_
             found = await browser.get("/staff/timeline?kind=appointment&id=a-1")
             assert found.headers["location"] == "/staff/timeline/appointment/a-1"
             assert (await browser.get("/staff/timeline/appointment/nope")).status_code == 404
-        finally:
-            await generator.aclose()
 
 
 async def test_another_tenants_staff_cannot_open_the_timeline(
@@ -89,9 +87,5 @@ async def test_another_tenants_staff_cannot_open_the_timeline(
             "appointment.confirmed", appointment("a-1", (await clinic.now()) + timedelta(days=3))
         )
         await store.ensure_tenant("other", "Other clinic", "other-key")
-        generator = signed_in(store, time_env, "other")
-        browser = await anext(generator)
-        try:
+        async with signed_in(store, time_env, "other") as browser:
             assert (await browser.get("/staff/timeline/appointment/a-1")).status_code == 404
-        finally:
-            await generator.aclose()
