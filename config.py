@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     # queue their events (0: every request only queues), and workflows the relay signals at once.
     relay_inline: int = Field(4, ge=0, validation_alias=_env("NUDGEFLOW_RELAY_INLINE"))
     relay_concurrency: int = Field(2, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_CONCURRENCY"))
+    # Times Temporal may refuse one event (too big, an id too long) before it is dead-lettered
+    # (`GET /v1/events/dead`); an outage is not a refusal and is waited out however long it lasts.
+    relay_max_refusals: int = Field(5, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_MAX_REFUSALS"))
+    # Seconds a relay holds the events it took from the outbox before another API process may take
+    # them (it renews the lease while it holds them): how long a crashed process's events wait.
+    relay_lease: float = Field(60.0, ge=5, validation_alias=_env("NUDGEFLOW_RELAY_LEASE"))
+    # Largest request body `POST /v1/events` reads (413 beyond); each event also stays under 1 MiB,
+    # half of what Temporal takes in one payload.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, validation_alias=_env("NUDGEFLOW_MAX_BODY_BYTES"))
     # development: the demo tenant and admin, secrets generated once per install in the data dir.
     # production: no demo anything, and no start without every secret set (check_production).
     env: Literal["development", "production"] = Field("development", validation_alias=_env("NUDGEFLOW_ENV"))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ValidationError
 
 from api.problems import FieldError, Problem, field_errors
 from domain.events import EVENT_DATA, CloudEvent
+from domain.fields import json_problems
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -40,11 +43,43 @@ class ParsedEvent(BaseModel):
     data: BaseModel
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from exc
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise Problem(400, "Malformed JSON", "the body is nested too deep") from exc
+    except ValueError as exc:  # also JSONDecodeError, UnicodeDecodeError, an integer of 5,000 digits
+        raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {str(exc)[:200]}") from exc
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    """A binary-mode attribute: percent-decoded UTF-8, as the CloudEvents HTTP binding writes them.
+
+    Decoded, `ce-id: caf%C3%A9` and `"id": "café"` are the same event.
+    """
+    value = headers[name]
+    try:
+        # The server read the header bytes as Latin-1; a client that sent raw UTF-8 gets it back.
+        value = value.encode("latin-1").decode("utf-8")
+        return unquote(value, errors="strict")
+    except UnicodeError as exc:
+        raise Problem(
+            400,
+            "Malformed header",
+            f"{name} is not percent-encoded UTF-8",
+            [FieldError(field=name, message=str(exc))],
+        ) from exc
 
 
 def raw_events(content_type: str, headers: dict[str, str], body: bytes) -> tuple[list[Any], bool]:
@@ -57,7 +92,7 @@ def raw_events(content_type: str, headers: dict[str, str], body: bytes) -> tuple
         return events, True
     if "ce-specversion" in headers:
         attributes: dict[str, Any] = {
-            name: headers[f"ce-{name}"] for name in BINARY_ATTRIBUTES if f"ce-{name}" in headers
+            name: _header(headers, f"ce-{name}") for name in BINARY_ATTRIBUTES if f"ce-{name}" in headers
         }
         attributes["datacontenttype"] = media or None
         attributes["data"] = _json(body) if body else None
@@ -84,6 +119,9 @@ def validate(
     now = now or datetime.now(UTC)
     if not isinstance(raw, dict):
         return None, [FieldError(field=prefix or "body", message="an event is a JSON object")], False
+    unusable = json_problems(raw, prefix)
+    if unusable:
+        return None, [FieldError(field=field, message=message) for field, message in unusable], False
     try:
         envelope = CloudEvent.model_validate(raw)
     except ValidationError as exc:

@@ -10,6 +10,7 @@ from prometheus_client import Counter
 
 from api.auth import StoreDep, Tenant
 from api.cloudevents import ParsedEvent, parse
+from api.limits import read_body
 from api.problems import FieldError, Problem
 from api.relay import Accepted, Relay
 from domain.contacts import Contact
@@ -19,6 +20,9 @@ from workflows.routes import STORE_ONLY, Route, route
 
 router = APIRouter()
 EVENTS = Counter("nudgeflow_events_total", "CloudEvents received", ["outcome"])
+# One event as its workflow receives it: half of Temporal's 2 MiB payload limit, with room for the
+# lifecycle's input beside it in the start request.
+MAX_EVENT_BYTES = 1024 * 1024
 
 
 def _contacts(events: list[ParsedEvent]) -> list[Contact]:
@@ -46,7 +50,7 @@ def _routes(tenant: str, events: list[ParsedEvent]) -> list[Route | None]:
 
 @router.post("/v1/events", status_code=202)
 async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSONResponse:
-    body = await request.body()
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
     headers = {key.lower(): value for key, value in request.headers.items()}
     try:
         events = parse(headers.get("content-type", ""), headers, body, tenant)
@@ -56,6 +60,8 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         raise
     now = datetime.now(UTC)
     outgoing = [_domain_event(tenant, e, now) if r else None for e, r in zip(events, routes, strict=True)]
+    if len(body) > MAX_EVENT_BYTES:
+        _check_sizes(outgoing)
     keys = [
         InboundEventKey(
             source=e.envelope.source,
@@ -90,6 +96,17 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         },
         status_code=202,
     )
+
+
+def _check_sizes(events: list[DomainEvent | None]) -> None:
+    """Under a body limit raised past 1 MiB, each event must still be one Temporal takes."""
+    too_big = [
+        FieldError(field=f"[{index}]", message=f"the event is over {MAX_EVENT_BYTES} bytes")
+        for index, event in enumerate(events)
+        if event is not None and len(event.model_dump_json()) > MAX_EVENT_BYTES
+    ]
+    if too_big:
+        raise Problem(413, "Event too large", "nothing was accepted", too_big)
 
 
 def _domain_event(tenant: str, event: ParsedEvent, now: datetime) -> DomainEvent:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain.contacts import Contact, check_timezone
+from domain.fields import Id, Moment, Name, Text, check_text
 
-Id = str
 ViewT = TypeVar("ViewT")
 
 
@@ -20,19 +20,19 @@ class _Data(BaseModel):
 
 
 class Service(_Data):
-    code: str
-    name: str
+    code: Id
+    name: Name
 
 
 class Doctor(_Data):
     id: Id
-    name: str
+    name: Name
 
 
 class Location(_Data):
     id: Id
-    name: str
-    address: str = ""
+    name: Name
+    address: Text = ""
     timezone: str
 
     @field_validator("timezone")
@@ -44,7 +44,7 @@ class Location(_Data):
 class Appointment(_Data):
     appointment_id: Id = Field(min_length=1)
     patient: Contact
-    starts_at: AwareDatetime
+    starts_at: Moment
     duration_minutes: int = Field(gt=0, le=24 * 60)
     service: Service
     doctor: Doctor
@@ -53,19 +53,19 @@ class Appointment(_Data):
 
 class AppointmentRejected(_Data):
     appointment_id: Id = Field(min_length=1)
-    reason: str = ""
+    reason: Text = ""
 
 
 class AppointmentRescheduled(_Data):
     appointment_id: Id = Field(min_length=1)
-    starts_at: AwareDatetime
+    starts_at: Moment
     duration_minutes: int = Field(gt=0, le=24 * 60)
 
 
 class AppointmentCancelled(_Data):
     appointment_id: Id = Field(min_length=1)
     cancelled_by: Literal["patient", "clinic"]
-    reason: str = ""
+    reason: Text = ""
 
 
 class AppointmentRef(_Data):
@@ -77,35 +77,35 @@ class AppointmentRef(_Data):
 class FeedbackSubmitted(_Data):
     subject_id: Id = Field(min_length=1)
     rating: int = Field(ge=1, le=5)
-    comment: str = ""
+    comment: Text = ""
     # Which lifecycle the feedback is about; appointments unless a lesson says so.
     subject_kind: Literal["appointment", "lesson"] = "appointment"
 
 
 class Teacher(_Data):
     id: Id
-    name: str
+    name: Name
 
 
 class Lesson(_Data):
     lesson_id: Id = Field(min_length=1)
     student: Contact
     guardian: Contact | None = None
-    starts_at: AwareDatetime
+    starts_at: Moment
     duration_minutes: int = Field(gt=0, le=24 * 60)
     teacher: Teacher
     trial: bool = False
-    join_url: str = ""
+    join_url: Text = ""
 
 
 class LessonChange(_Data):
     """`lesson.rescheduled` / `lesson.cancelled` / `lesson.completed`: the id and what changed."""
 
     lesson_id: Id = Field(min_length=1)
-    starts_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
     duration_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
     trial: bool | None = None
-    reason: str = ""
+    reason: Text = ""
 
 
 class Invoice(_Data):
@@ -113,23 +113,23 @@ class Invoice(_Data):
     contact: Contact
     amount: float = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
-    due_at: AwareDatetime
-    pay_url: str
+    due_at: Moment
+    pay_url: Text
 
 
 class Balance(_Data):
     account_id: Id = Field(min_length=1)
     contact: Contact
     lessons_left: int = Field(ge=0)
-    pay_url: str
+    pay_url: Text
 
 
 class ChatMessage(_Data):
     conversation_id: Id = Field(min_length=1)
     message_id: Id = Field(min_length=1)
     contact: Contact
-    sender_name: str = ""
-    preview: str = ""
+    sender_name: Name = ""
+    preview: Text = ""
 
 
 class ContactUpdated(_Data):
@@ -167,14 +167,14 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1, max_length=500)
-    type: str = Field(min_length=1)
-    subject: str | None = None
-    time: AwareDatetime | None = None
-    datacontenttype: str | None = None
-    tenant: str | None = None
-    sequence: int | None = Field(default=None, ge=0)
+    id: Id = Field(min_length=1)
+    source: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(check_text)]
+    type: str = Field(min_length=1, max_length=100)
+    subject: Id | None = None
+    time: Moment | None = None
+    datacontenttype: str | None = Field(default=None, max_length=200)
+    tenant: Id | None = None
+    sequence: int | None = Field(default=None, ge=0, le=2**63 - 1)
     data: dict[str, Any]
 
     @field_validator("sequence", mode="before")

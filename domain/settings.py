@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from domain.contacts import Channel, Contact, check_locale, check_timezone
+from domain.fields import Duration, Id
 
 
 class DailyWindow(BaseModel):
@@ -20,6 +22,10 @@ class DailyWindow(BaseModel):
         if self.start == self.end:
             raise ValueError("start and end must differ")
         return self
+
+
+# A price per message: finite, never negative, never absurd.
+Cost = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 
 
 def _hours(n: float) -> timedelta:
@@ -43,7 +49,7 @@ class TenantSettings(BaseModel):
 
     timezone: str = "UTC"
     default_locale: str = "en"
-    reminder_offsets: list[timedelta] = Field(default_factory=lambda: [_hours(24), _hours(2)])
+    reminder_offsets: list[Duration] = Field(default_factory=lambda: [_hours(24), _hours(2)], max_length=10)
     quiet_hours: DailyWindow | None = Field(
         default_factory=lambda: DailyWindow(start=time(21, 0), end=time(9, 0))
     )
@@ -52,27 +58,27 @@ class TenantSettings(BaseModel):
     )
     # A booking made outside business hours for an appointment starting within this long after
     # the next opening is flagged to staff at once: nobody would see it in time otherwise.
-    early_booking_window: timedelta = Field(default_factory=lambda: _hours(3))
-    confirmation_sla: timedelta = Field(default_factory=lambda: timedelta(minutes=30))
-    feedback_delay: timedelta = Field(default_factory=lambda: _hours(2))
-    feedback_followup_delay: timedelta = Field(default_factory=lambda: _hours(24))
-    feedback_window: timedelta = Field(default_factory=lambda: timedelta(days=7))
+    early_booking_window: Duration = Field(default_factory=lambda: _hours(3))
+    confirmation_sla: Duration = Field(default_factory=lambda: timedelta(minutes=30))
+    feedback_delay: Duration = Field(default_factory=lambda: _hours(2))
+    feedback_followup_delay: Duration = Field(default_factory=lambda: _hours(24))
+    feedback_window: Duration = Field(default_factory=lambda: timedelta(days=7))
     low_rating_threshold: int = Field(default=3, ge=1, le=5)
     # How late a planned message may still go out (worker down, provider outage).
-    max_lateness: timedelta = Field(default_factory=lambda: _hours(1))
+    max_lateness: Duration = Field(default_factory=lambda: _hours(1))
     # Payment nudges after the due date (invoices) or after the low-balance event; then a manager.
-    payment_nudge_offsets: list[timedelta] = Field(
-        default_factory=lambda: [timedelta(0), timedelta(days=3), timedelta(days=7)]
+    payment_nudge_offsets: list[Duration] = Field(
+        default_factory=lambda: [timedelta(0), timedelta(days=3), timedelta(days=7)], max_length=10
     )
-    payment_escalation_delay: timedelta = Field(default_factory=lambda: timedelta(days=1))
+    payment_escalation_delay: Duration = Field(default_factory=lambda: timedelta(days=1))
     # Unread chat message: push after the first delay, SMS after the second; idle conversations end.
-    chat_push_delay: timedelta = Field(default_factory=lambda: timedelta(seconds=5))
-    chat_sms_delay: timedelta = Field(default_factory=lambda: timedelta(minutes=10))
-    chat_idle_close: timedelta = Field(default_factory=lambda: timedelta(days=1))
-    staff_recipients: list[Contact] = Field(default_factory=list)
-    channel_costs: dict[Channel, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
+    chat_push_delay: Duration = Field(default_factory=lambda: timedelta(seconds=5))
+    chat_sms_delay: Duration = Field(default_factory=lambda: timedelta(minutes=10))
+    chat_idle_close: Duration = Field(default_factory=lambda: timedelta(days=1))
+    staff_recipients: list[Contact] = Field(default_factory=list, max_length=50)
+    channel_costs: dict[Channel, Cost] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
     # Provider credentials by reference: names of environment variables, never the secrets.
-    provider_credentials: dict[str, str] = Field(default_factory=dict)
+    provider_credentials: dict[Id, Id] = Field(default_factory=dict, max_length=50)
 
     @field_validator("timezone")
     @classmethod

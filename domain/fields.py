@@ -1,0 +1,95 @@
+"""The values every way in accepts: ids, names, free text, moments and durations the engine can use.
+
+What the store (PostgreSQL refuses NUL and lone surrogates), Temporal (ids, payload sizes) and
+the planner (dates it can add a week to) can really handle is checked here, once, so an accepted
+event is never one that fails later where nobody sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
+
+# The years a lifecycle may be about: outside them a date is a typo or a probe, never a visit.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+# The longest delay or offset a tenant may set: a reminder a year ahead, a nudge a year late.
+MAX_DURATION = timedelta(days=400)
+
+
+def check_text(value: str) -> str:
+    """Text the store can keep: no NUL (PostgreSQL refuses it) and no lone surrogate (not Unicode)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (it contains a lone surrogate)") from exc
+    return value
+
+
+def check_moment(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be a date between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+def check_duration(value: timedelta) -> timedelta:
+    if abs(value) > MAX_DURATION:
+        raise ValueError(f"must be at most {MAX_DURATION.days} days")
+    return value
+
+
+# An identifier: aggregate ids, contact ids, codes. Workflow ids are built from them (Temporal: 1,000).
+Id = Annotated[str, StringConstraints(max_length=200), AfterValidator(check_text)]
+# A person's, a service's or a place's name.
+Name = Annotated[str, StringConstraints(max_length=500), AfterValidator(check_text)]
+# Free text: a reason, a comment, a chat preview, an address, a link.
+Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text)]
+Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
+Duration = Annotated[timedelta, AfterValidator(check_duration)]
+
+
+# Any JSON a request carries, also fields we do not know (extension attributes, extra data).
+MAX_DEPTH = 32
+MAX_STRING = 10_000
+
+
+def json_problems(value: object, path: str = "") -> list[tuple[str, str]]:
+    """(path, what is wrong) for every string the store could not keep and every level too deep.
+
+    Walked without recursion: the depth is what is being checked.
+    """
+    problems: list[tuple[str, str]] = []
+    stack: list[tuple[object, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            problems += _string_problems(item, where)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= MAX_DEPTH:
+            problems.append((where or "body", f"is nested deeper than {MAX_DEPTH} levels"))
+            continue
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in children:
+            name = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and (bad := _string_problems(key, name)):
+                # The answer names the field: a name that cannot be encoded is shown escaped.
+                shown = name.encode("utf-8", "backslashreplace").decode()[:200]
+                problems += [(shown, f"name {message}") for _, message in bad]
+                continue
+            stack.append((child, name, depth + 1))
+    return sorted(problems)
+
+
+def _string_problems(value: str, where: str) -> list[tuple[str, str]]:
+    if len(value) > MAX_STRING:
+        return [(where, f"is longer than {MAX_STRING} characters")]
+    try:
+        check_text(value)
+    except ValueError as exc:
+        return [(where, str(exc))]
+    return []
