@@ -136,7 +136,7 @@ _ENTRY_COLUMNS = (
 )
 
 
-def _entries_query(tenant: str) -> Select[*tuple[Any, ...]]:
+def entries_query(tenant: str) -> Select[*tuple[Any, ...]]:
     return (
         select(*_ENTRY_COLUMNS, ContactRow.data.label("contact"))
         .select_from(DeliveryRow)
@@ -145,7 +145,7 @@ def _entries_query(tenant: str) -> Select[*tuple[Any, ...]]:
     )
 
 
-def _entry(row: Any) -> LogEntry:
+def to_entry(row: Any) -> LogEntry:
     values = dict(row._mapping)
     contact = values.pop("contact") or {}
     return LogEntry(
@@ -177,7 +177,7 @@ def _kind_prefix(kind: str) -> Any:
 
 async def search_deliveries(session: AsyncSession, tenant: str, wanted: LogFilter) -> list[LogEntry]:
     """Newest first, at most `limit` rows (plus one more, so the caller knows a next page exists)."""
-    query = _entries_query(tenant)
+    query = entries_query(tenant)
     if wanted.patient:
         ids = await _matching_contacts(session, tenant, wanted.patient.strip())
         query = query.where(DeliveryRow.contact_id.in_([*ids, wanted.patient.strip()]))
@@ -204,7 +204,7 @@ async def search_deliveries(session: AsyncSession, tenant: str, wanted: LogFilte
             or_(DeliveryRow.created_at < at, and_(DeliveryRow.created_at == at, DeliveryRow.id < row_id))
         )
     query = query.order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc()).limit(wanted.limit + 1)
-    return [_entry(row) for row in await session.execute(query)]
+    return [to_entry(row) for row in await session.execute(query)]
 
 
 async def _template_used(session: AsyncSession, tenant: str, entry: LogEntry) -> TemplateUsed:
@@ -241,10 +241,10 @@ async def _template_used(session: AsyncSession, tenant: str, entry: LogEntry) ->
 
 
 async def message_detail(session: AsyncSession, tenant: str, delivery_id: int) -> MessageDetail | None:
-    row = (await session.execute(_entries_query(tenant).where(DeliveryRow.id == delivery_id))).one_or_none()
+    row = (await session.execute(entries_query(tenant).where(DeliveryRow.id == delivery_id))).one_or_none()
     if row is None:
         return None
-    entry = _entry(row)
+    entry = to_entry(row)
     attempts = await session.execute(
         select(DeliveryAttemptRow)
         .where(DeliveryAttemptRow.delivery_id == delivery_id)

@@ -271,3 +271,18 @@ class StaffUserRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AcknowledgementRow(Base):
+    """A work-queue item a staff user has dealt with: who and when, once per tenant, queue and item."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (UniqueConstraint("tenant", "queue", "item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(30))
+    item: Mapped[str] = mapped_column(String(500))
+    by: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -135,7 +135,9 @@ async def a_clinic(store: Store, tenant: str = "demo") -> dict[str, int]:
     }
 
 
-async def add_event(store: Store, tenant: str, subject: str, type: str, data: dict[str, Any]) -> None:
+async def add_event(
+    store: Store, tenant: str, subject: str, type: str, data: dict[str, Any], received_at: datetime = NOON
+) -> None:
     """An accepted event of one lifecycle, as the ingest stores it."""
     kind, _, aggregate_id = subject.partition(":")
     n = next(_keys)
@@ -149,7 +151,7 @@ async def add_event(store: Store, tenant: str, subject: str, type: str, data: di
                 subject=aggregate_id,
                 workflow_id=f"{kind}:{tenant}:{aggregate_id}",
                 status="routed",
-                received_at=NOON,
+                received_at=received_at,
                 payload={"id": f"evt-{n}", "type": type, "sequence": n, "data": data},
             )
         )
