@@ -22,6 +22,8 @@ WAL_SWITCH_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 # fork), or a new SQLite connection (a thread, the file opened, the pragmas run), per transaction.
 # Keep as many as a busy process uses at once.
 POOL_SIZE = 20
+# Seconds to open a PostgreSQL connection before the store counts as unreachable (a 503 at the API).
+CONNECT_TIMEOUT_S = 5
 
 
 def _parse(url: str) -> URL:
@@ -99,8 +101,11 @@ def make_async_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(async_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         event.listen(engine.sync_engine, "connect", _set_pragmas)
         return engine
+    # A URL may set its own connect_timeout; without one a server that accepts and never answers would
+    # hold every request that needs a new connection for as long as the client waits.
+    timeout = {} if "connect_timeout" in _parse(url).query else {"connect_timeout": CONNECT_TIMEOUT_S}
     return create_async_engine(
-        async_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE
+        async_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, connect_args=timeout
     )
 
 

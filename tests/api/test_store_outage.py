@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,8 +15,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.problems import STORE_OUTAGES
 from config import Settings
 from store import Store
+from store.engine import CONNECT_TIMEOUT_S
 from tests.api.test_relay import STRUCTURED, Gate, api, cloud_event, eventually
 from tests.factories import appointment
 from tests.store.backends import create_postgres_database, drop_postgres_database, make_store
@@ -117,3 +121,15 @@ async def test_a_lifecycle_starts_with_the_configured_workflow_task_timeout(
             await handle.terminate()
     finally:
         await store.close()
+
+
+async def test_a_postgresql_that_accepts_and_never_answers_fails_a_request_in_seconds() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        store = Store(f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/nudgeflow")
+        began = time.monotonic()
+        with pytest.raises(STORE_OUTAGES):
+            await store.tenant_for_api_key("demo-key")
+        await store.close()
+    assert time.monotonic() - began < CONNECT_TIMEOUT_S + 3
