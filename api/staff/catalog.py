@@ -8,18 +8,13 @@ from typing import Any, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel
 
+from api.staff.template_guide import LIFECYCLES, lifecycle_of
 from domain.contacts import Channel
 from i18n import TemplateOverride, TemplateRenderer, locale_chain, normalize_tag
 from store.templates import TemplateVersion
 
-LIFECYCLES = ("appointment", "lesson", "payment", "chat")
 CHANNELS = ("default", *(c.value for c in Channel if c is not Channel.OUTBOX))
 FORM_FIELDS = ("subject", "title", "body", "html")
-
-
-def lifecycle_of(key: str) -> str:
-    name = key.removeprefix("staff_").split("_")[0]
-    return name if name in LIFECYCLES else "appointment"
 
 
 class Cell(BaseModel):

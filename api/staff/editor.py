@@ -9,14 +9,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.staff.catalog import (
     CHANNELS,
-    LIFECYCLES,
+    Row,
     as_overrides,
     check_variant_path,
     fields_from_form,
     overview,
     starting_fields,
 )
-from api.staff.web import Csrf, CurrentUser, get_renderer, get_store, page, require, require_role
+from api.staff.template_guide import GUIDE, LIFECYCLES
+from api.staff.web import Csrf, CurrentUser, get_renderer, get_store, gettext, page, require, require_role
 from i18n.validation import VariantCheck, check_variant
 from store.staff import Role, StaffUser
 from store.templates import UnknownTemplateVersion, diff
@@ -41,11 +42,21 @@ async def template_list(
     ]
     errors = await store.template_errors(user.tenant, limit=5)
     filters = {"lifecycle": lifecycle, "locale": locale, "channel": channel}
+    settings, t = await store.get_settings(user.tenant), gettext(request)
+    groups: dict[str, dict[str, list[Row]]] = {name: {} for name in LIFECYCLES}
+    for row in shown:
+        groups.setdefault(row.lifecycle, {}).setdefault(row.key, []).append(row)
+    about = {
+        key: {"name": t.gettext(g.name), "when": g.when(settings, t), "audience": g.audience}
+        for key, g in GUIDE.items()
+    }
     return page(
         request,
         "list.html",
         user,
         rows=shown,
+        groups={name: keys for name, keys in groups.items() if keys},
+        about=about,
         locales=[locale] if locale in locales else locales,
         all_locales=locales,
         lifecycles=LIFECYCLES,
