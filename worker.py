@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import logs
 from activities.planning import PLANNERS
 from activities.send import NudgeActivities
 from channels import ChannelAdapter
@@ -64,7 +65,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=[*PLANNERS, activities.load_settings, activities.send_message],
+        activities=[*PLANNERS, activities.load_settings, activities.send_message, activities.settle_send],
         workflow_runner=workflow_runner(sandboxed),
         **tuning,
     )
@@ -83,8 +84,9 @@ def tuning(settings: Settings) -> dict[str, Any]:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()  # httpx would log the Telegram bot token with every URL at INFO
     settings = get_settings()
+    settings.check_production()  # no production worker without its secrets
     store = Store(settings.database_url)
     client = await connect(settings)
     # Channels with credentials in the environment get their provider; the rest stay with the outbox.

@@ -33,8 +33,13 @@ class SendMessageInput(BaseModel):
     invoice: Invoice | None = None
     balance: Balance | None = None
     chat: ChatSummary | None = None
-    # Ask the workflow right before the provider call whether the message is still wanted.
+    # Runs recorded before sends became cancellable ask their workflow right before the provider
+    # call whether the message is still wanted; newer runs cancel the activity instead.
     guarded: bool = False
+    # The lifecycle's episode: in the idempotency key, so a reused workflow id starts afresh.
+    episode: str | None = None
+    # Channels that already failed this message (a provider's later `failed` callback).
+    exclude_channels: list[str] = Field(default_factory=list)
     default_locale: str = "en"
     channel_costs: dict[Channel, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
 
@@ -45,3 +50,10 @@ class SendMessageResult(BaseModel):
     channel: str | None = None
     provider: str | None = None
     reason: str | None = None
+
+
+class SettleSendInput(BaseModel):
+    """A send its workflow cancelled: recorded skipped unless it already went."""
+
+    idempotency_key: str
+    reason: str

@@ -1,18 +1,32 @@
-"""The send activity: record under the idempotency key, render, route, deliver, record again."""
+"""The send activity: one message, through the delivery row's state machine (domain/deliveries.py).
+
+    begin (planned row under the idempotency key)
+      → a retry that finds `sending` reconciles first (ask the provider, else the duplicate policy)
+      → skip? (its moment passed, opted out, nowhere to reach them)
+      → per channel in routing order: render, claim `sending`, call the adapter, record the outcome
+
+A provider call, once claimed, is never interrupted by a cancellation: it finishes (within its call
+budget) and is recorded, so the row never lies about what left. Every attempt ends before its
+activity timeout, so two attempts of one message never overlap.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.context import render_context
-from activities.models import LoadSettingsInput, SendMessageInput, SendMessageResult
+from activities.models import LoadSettingsInput, SendMessageInput, SendMessageResult, SettleSendInput
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
+from channels.base import RECEIVER_DEDUPES, SendReceipt
 from domain.calendar import build_ics
 from domain.contacts import Channel, Contact
 from domain.deliveries import (
@@ -22,6 +36,7 @@ from domain.deliveries import (
     DeliveryDraft,
     DeliveryOutcome,
     DeliveryStatus,
+    resend_is_harmless,
 )
 from domain.planning import PlannedMessage
 from domain.routing import category_of, channel_order, dead_address
@@ -29,6 +44,27 @@ from domain.settings import TenantSettings
 from i18n import RenderedMessage, TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
 from store.templates import TemplateError
+
+UNKNOWN_OUTCOMES = Counter(
+    "nudgeflow_delivery_unknown_total",
+    "Messages a provider may have taken without our knowing, recorded unknown and not resent",
+    ["channel", "provider"],
+)
+# One provider call at most (an adapter makes up to two requests: a token then the send, a free
+# text then its template), each bounded by the channel timeout.
+DEFAULT_CALL_BUDGET = timedelta(seconds=22)
+# Kept free at the end of an attempt to record its outcome before the activity's own timeout.
+RECORD_MARGIN = timedelta(seconds=3)
+# A provider's clock and ours may differ: look for the message a little before we claimed it.
+CLOCK_SKEW = timedelta(minutes=1)
+HEARTBEAT_EVERY = 2.0
+
+
+class Retry(ApplicationError):
+    """This attempt ends without an outcome; the activity's retry policy tries again."""
+
+    def __init__(self, message: str, retry_after: timedelta | None = None) -> None:
+        super().__init__(message, type="ProviderUnavailable", next_retry_delay=retry_after)
 
 
 def _result(row: Delivery) -> SendMessageResult:
@@ -52,6 +88,54 @@ def invite_attachment(message: PlannedMessage) -> list[Attachment]:
     ]
 
 
+def idempotency_key(input: SendMessageInput) -> str:
+    """`{workflow_id}/{step}`, with the lifecycle's episode when it has one: a reused workflow id
+    (a second low-balance episode) never meets the keys of an earlier run."""
+    if input.episode:
+        return f"{input.workflow_id}/{input.episode}/{input.message.step}"
+    return f"{input.workflow_id}/{input.message.step}"
+
+
+def provider_of(adapter: ChannelAdapter, outgoing: OutgoingMessage) -> str:
+    chooser = getattr(adapter, "provider_for", None)
+    return str(chooser(outgoing)) if chooser is not None else adapter.provider
+
+
+class Attempt:
+    """The time one activity attempt has: it ends before its timeout, so attempts never overlap."""
+
+    def __init__(self, call_budget: timedelta) -> None:
+        info = activity.info()
+        started = info.started_time or datetime.now(UTC)
+        budget = info.start_to_close_timeout or info.schedule_to_close_timeout or timedelta(minutes=1)
+        self.deadline = started + budget - RECORD_MARGIN
+        self.call_budget = call_budget
+        self.claimed = False
+
+    def fits_a_call(self) -> bool:
+        return datetime.now(UTC) + self.call_budget <= self.deadline
+
+
+@asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """A regular activity heartbeats, so a cancellation from its workflow reaches it and a dead
+    worker is noticed within the heartbeat timeout; a local one cannot."""
+    if activity.info().is_local:
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 class NudgeActivities:
     """Activities that need the store, the renderer and the channel adapters."""
 
@@ -61,12 +145,14 @@ class NudgeActivities:
         renderer: TemplateRenderer,
         adapters: Mapping[Channel, ChannelAdapter] | None = None,
         temporal: Client | None = None,
+        call_budget: timedelta = DEFAULT_CALL_BUDGET,
     ) -> None:
         self.temporal = temporal
         self.store = store
         self.renderer = renderer
         self.adapters = dict(adapters or {})
         self.outbox = OutboxAdapter()
+        self.call_budget = call_budget
 
     @activity.defn(name="load_settings")
     async def load_settings(self, input: LoadSettingsInput) -> TenantSettings:
@@ -74,10 +160,44 @@ class NudgeActivities:
 
     @activity.defn(name="send_message")
     async def send_message(self, input: SendMessageInput) -> SendMessageResult:
+        attempt = Attempt(self.call_budget)
+        work = asyncio.create_task(self._send(input, attempt))
+        async with heartbeating():
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The workflow no longer wants it. Before the claim nothing has left: stop and
+                # record it skipped. After it, the provider call finishes and is recorded truly.
+                if not attempt.claimed:
+                    work.cancel()
+                    return await self._settle(
+                        idempotency_key(input), "no longer wanted: the lifecycle moved on"
+                    )
+                return await work
+
+    @activity.defn(name="settle_send")
+    async def settle_send(self, input: SettleSendInput) -> SendMessageResult:
+        """A send the workflow cancelled while it waited to retry: record it skipped, unless it went."""
+        return await self._settle(input.idempotency_key, input.reason)
+
+    async def _settle(self, key: str, reason: str) -> SendMessageResult:
+        row = await self.store.delivery_by_key(key)
+        if row is None:
+            return SendMessageResult(status=DeliveryStatus.SKIPPED.value, reason=reason)
+        if row.status == DeliveryStatus.PLANNED:
+            moved = await self.store.move_delivery(
+                row.id,
+                DeliveryOutcome(status=DeliveryStatus.SKIPPED, reason=reason),
+                [DeliveryStatus.PLANNED],
+            )
+            row = moved or await self.store.delivery_by_key(key) or row
+        return _result(row)
+
+    async def _send(self, input: SendMessageInput, attempt: Attempt) -> SendMessageResult:
         message = input.message
         draft = DeliveryDraft(
             tenant=input.tenant,
-            idempotency_key=f"{input.workflow_id}/{message.step}",
+            idempotency_key=idempotency_key(input),
             subject=input.subject,
             workflow_id=input.workflow_id,
             step=message.step,
@@ -87,54 +207,130 @@ class NudgeActivities:
         )
         row, _ = await self.store.begin_delivery(draft)
         if row.status in FINAL_STATUSES:
-            # A retried activity or a replayed step: it already went (or was skipped) once.
+            # A retried activity or a replayed step: it already went (or was settled) once.
             return _result(row)
-        now = datetime.now(UTC)
-        moment = max(now, activity.info().current_attempt_scheduled_time)
-        if message.skip_reason:
-            return await self._finish(row, DeliveryStatus.SKIPPED, reason=message.skip_reason)
-        if message.expires_at is not None and moment > message.expires_at:
-            reason = f"expired: its moment passed at {message.expires_at.isoformat()}"
-            if row.reason:
-                reason += f"; last attempt: {row.reason}"
-            return await self._finish(row, DeliveryStatus.SKIPPED, reason=reason)
+        if row.status == DeliveryStatus.SENDING:
+            settled = await self._reconcile(row, input)
+            if settled is not None:
+                return settled
+        moment = max(datetime.now(UTC), activity.info().current_attempt_scheduled_time)
         recipient = message.recipient
         if message.audience != "staff":
             # With what providers taught us: a linked Telegram chat, the WhatsApp window, dead addresses.
             recipient = await self.store.contact_for_sending(input.tenant, recipient)
-        order = channel_order(recipient, input.channel_costs, message.template)
-        if message.channels is not None:
-            order = [channel for channel in order if channel in message.channels]
-            if not order:
-                names = "/".join(channel.value for channel in message.channels)
-                return await self._finish(row, DeliveryStatus.SKIPPED, reason=f"not reachable on {names}")
-        if not order:
-            if category_of(message.template) in recipient.opted_out:
-                return await self._finish(
-                    row, DeliveryStatus.SKIPPED, reason="recipient opted out of this category"
-                )
-            order = [Channel.OUTBOX]
-        if input.guarded and not await self._still_wanted(input):
-            return await self._finish(
-                row, DeliveryStatus.SKIPPED, reason="no longer wanted: the lifecycle moved on"
-            )
-        return await self._deliver(row, input, recipient, order, moment)
+        order, skip = self._decide(input, recipient, row, moment)
+        if skip is None and input.guarded and not await self._still_wanted(input):
+            skip = "no longer wanted: the lifecycle moved on"
+        if skip is not None:
+            return await self._finish(row, DeliveryStatus.SKIPPED, reason=skip)
+        return await self._deliver(row, input, recipient, order, moment, attempt)
 
     async def _still_wanted(self, input: SendMessageInput) -> bool:
-        """Ask the workflow itself, as late as possible: a payment or a read may have just arrived."""
+        """Only for runs recorded before sends became cancellable: ask the workflow itself."""
         if self.temporal is None:
             return True
         handle = self.temporal.get_workflow_handle(input.workflow_id)
         return bool(await handle.query("wanted", input.message.step, result_type=bool))
 
+    def _decide(
+        self, input: SendMessageInput, recipient: Contact, row: Delivery, moment: datetime
+    ) -> tuple[list[Channel], str | None]:
+        """The channels to try in order, or why the message is not sent at all."""
+        message = input.message
+        if message.skip_reason:
+            return [], message.skip_reason
+        if message.expires_at is not None and moment > message.expires_at:
+            reason = f"expired: its moment passed at {message.expires_at.isoformat()}"
+            return [], reason + (f"; last attempt: {row.reason}" if row.reason else "")
+        order = channel_order(recipient, input.channel_costs, message.template)
+        if message.channels is not None:
+            order = [channel for channel in order if channel in message.channels]
+            if not order:
+                return [], f"not reachable on {'/'.join(channel.value for channel in message.channels)}"
+        order = [channel for channel in order if channel.value not in input.exclude_channels]
+        if not order:
+            if category_of(message.template) in recipient.opted_out:
+                return [], "recipient opted out of this category"
+            if input.exclude_channels:
+                return [], f"no channel left after {', '.join(input.exclude_channels)} failed"
+            order = [Channel.OUTBOX]
+        return order, None
+
+    async def _reconcile(self, row: Delivery, input: SendMessageInput) -> SendMessageResult | None:
+        """A row left `sending`: an earlier attempt called the provider and never heard back.
+
+        Ask the provider where it can tell; else resend only where a duplicate is harmless; else
+        record `unknown` for staff. None means: nothing went out, send it (the row is `planned`)."""
+        channel = Channel(row.channel) if row.channel else Channel.OUTBOX
+        adapter = self.adapters.get(channel, self.outbox)
+        since = row.updated_at - CLOCK_SKEW
+        lookup = getattr(adapter, "lookup", None)
+        if lookup is not None and row.body is not None:
+            outgoing = self._outgoing(row, input, input.message.recipient, channel, body=row.body)
+            try:
+                receipt: SendReceipt | None = await lookup(outgoing, since)
+            except ProviderUnavailable as exc:
+                raise Retry(f"{channel.value}: cannot tell yet whether it went: {exc}") from exc
+            if receipt is not None:
+                return await self._finish(
+                    row,
+                    DeliveryStatus.SENT,
+                    channel=channel.value,
+                    provider=receipt.provider,
+                    body=row.body,
+                    provider_message_id=receipt.provider_message_id,
+                    cost=receipt.cost,
+                    reason=f"{receipt.provider} had it after an unanswered attempt: not sent again",
+                    sent_at=datetime.now(UTC),
+                )
+            await self._release(row, channel, row.provider, f"{row.provider} has no such message: sending it")
+            return None
+        if row.provider in RECEIVER_DEDUPES or resend_is_harmless(
+            input.message.template, input.message.audience
+        ):
+            await self._release(
+                row, channel, row.provider, "outcome unknown; a repeat is harmless: sending again"
+            )
+            return None
+        UNKNOWN_OUTCOMES.labels(channel=channel.value, provider=row.provider or "").inc()
+        reason = (
+            f"{row.provider} may have taken it without answering ({row.reason or 'no answer'}); not resent"
+        )
+        return await self._finish(
+            row,
+            DeliveryStatus.UNKNOWN,
+            channel=channel.value,
+            provider=row.provider,
+            body=row.body,
+            reason=reason,
+        )
+
+    async def _release(self, row: Delivery, channel: Channel, provider: str | None, reason: str) -> None:
+        await self.store.move_delivery(
+            row.id,
+            DeliveryOutcome(
+                status=DeliveryStatus.PLANNED, channel=channel.value, provider=provider, reason=reason
+            ),
+            [DeliveryStatus.SENDING],
+        )
+
     async def _deliver(
-        self, row: Delivery, input: SendMessageInput, recipient: Contact, order: list[Channel], now: datetime
+        self,
+        row: Delivery,
+        input: SendMessageInput,
+        recipient: Contact,
+        order: list[Channel],
+        now: datetime,
+        attempt: Attempt,
     ) -> SendMessageResult:
         message = input.message
         context = render_context(input, recipient, now)
         attachments = invite_attachment(message)
         last_reason = "no channel reached the recipient"
         for channel in order:
+            if not attempt.fits_a_call():
+                # Another provider call could outlive this attempt: the next attempt goes on.
+                raise Retry(f"attempt out of time before {channel.value}; last: {last_reason}")
             try:
                 rendered = await self._render(row, input, recipient, channel, context)
             except (TemplateRenderError, TemplateNotFound) as exc:
@@ -143,55 +339,49 @@ class NudgeActivities:
                     row, DeliveryStatus.FAILED, channel=channel.value, reason=f"template: {exc}"
                 )
             adapter = self.adapters.get(channel, self.outbox)
-            outgoing = OutgoingMessage(
-                idempotency_key=row.idempotency_key,
-                channel=channel,
-                recipient=recipient,
-                subject=rendered.subject,
-                title=rendered.title,
-                body=rendered.body,
-                html=rendered.html,
-                buttons=rendered.buttons,
-                attachments=attachments,
-                delivery_id=row.id,
-                template=message.template,
-                locale=rendered.locale,
-                expires_at=message.expires_at,
+            outgoing = self._outgoing(
+                row, input, recipient, channel, rendered=rendered, attachments=attachments
             )
+            provider = provider_of(adapter, outgoing)
+            body = "\n\n".join(part for part in (rendered.subject or rendered.title, rendered.body) if part)
+            claimed = await self.store.claim_sending(
+                row.id, DeliveryStatus.PLANNED, channel.value, provider, body
+            )
+            if claimed is None:
+                current = await self.store.get_delivery(row.id)
+                if current is not None and current.status in FINAL_STATUSES:
+                    return _result(current)
+                raise Retry("another attempt holds this message")
+            attempt.claimed = True
             try:
-                receipt = await adapter.send(outgoing)
+                async with asyncio.timeout(self.call_budget.total_seconds()):
+                    receipt = await adapter.send(outgoing)
             except RecipientUnreachable as exc:
+                attempt.claimed = False
                 last_reason = f"{channel.value}: {exc}"
                 if exc.address is not None and message.audience != "staff":
                     # The router stops using it: no second blocked-bot error on the next reminder.
-                    address = dead_address(channel, exc.address)
-                    await self.store.mark_dead_address(input.tenant, recipient.id, address)
-                await self.store.finish_delivery(
-                    row.id,
-                    DeliveryOutcome(
-                        status=DeliveryStatus.FAILED,
-                        channel=channel.value,
-                        provider=exc.provider or adapter.provider,
-                        reason=last_reason,
-                    ),
+                    await self.store.mark_dead_address(
+                        input.tenant, recipient.id, dead_address(channel, exc.address)
+                    )
+                await self._back_to_planned(
+                    row, channel, exc.provider or provider, last_reason, DeliveryStatus.FAILED
                 )
                 continue
             except ProviderUnavailable as exc:
-                # Logged as an attempt; the row stays planned, so the retry may still send it.
-                await self.store.finish_delivery(
-                    row.id,
-                    DeliveryOutcome(
-                        status=DeliveryStatus.PLANNED,
-                        channel=channel.value,
-                        provider=exc.provider or adapter.provider,
-                        reason=f"{channel.value} unavailable: {exc}",
-                    ),
-                )
-                raise ApplicationError(
-                    f"{channel.value} unavailable: {exc}",
-                    type="ProviderUnavailable",
-                    next_retry_delay=exc.retry_after,
-                ) from exc
+                reason = f"{channel.value} unavailable: {exc}"
+                if exc.maybe_sent:
+                    # Left `sending`: the next attempt asks the provider before anything else.
+                    await self._in_doubt(row, channel, exc.provider or provider, reason)
+                else:
+                    await self._back_to_planned(
+                        row, channel, exc.provider or provider, reason, DeliveryStatus.FAILED
+                    )
+                raise Retry(reason, exc.retry_after) from exc
+            except TimeoutError as exc:
+                reason = f"{channel.value}: no answer within {self.call_budget.total_seconds():.0f} s"
+                await self._in_doubt(row, channel, provider, reason)
+                raise Retry(reason) from exc
             activity.logger.info("sent %s via %s/%s", row.idempotency_key, channel.value, receipt.provider)
             return await self._finish(
                 row,
@@ -200,15 +390,66 @@ class NudgeActivities:
                 provider=receipt.provider,
                 reason=rendered.notice,
                 locale=rendered.locale,
-                body="\n\n".join(
-                    part for part in (rendered.subject or rendered.title, rendered.body) if part
-                ),
+                body=body,
                 attachments=attachments,
                 provider_message_id=receipt.provider_message_id,
                 cost=receipt.cost,
                 sent_at=datetime.now(UTC),
             )
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
+
+    async def _back_to_planned(
+        self, row: Delivery, channel: Channel, provider: str, reason: str, logged_as: DeliveryStatus
+    ) -> None:
+        """sending → planned: the provider certainly did not take it (it said so, or never heard us)."""
+        await self.store.move_delivery(
+            row.id,
+            DeliveryOutcome(
+                status=DeliveryStatus.PLANNED, channel=channel.value, provider=provider, reason=reason
+            ),
+            [DeliveryStatus.SENDING],
+            attempt_status=logged_as,
+        )
+
+    async def _in_doubt(self, row: Delivery, channel: Channel, provider: str, reason: str) -> None:
+        await self.store.move_delivery(
+            row.id,
+            DeliveryOutcome(
+                status=DeliveryStatus.SENDING,
+                channel=channel.value,
+                provider=provider,
+                reason=f"{reason} (in doubt)",
+            ),
+            [DeliveryStatus.SENDING],
+            keep_updated_at=True,
+        )
+
+    def _outgoing(
+        self,
+        row: Delivery,
+        input: SendMessageInput,
+        recipient: Contact,
+        channel: Channel,
+        *,
+        rendered: RenderedMessage | None = None,
+        attachments: list[Attachment] | None = None,
+        body: str | None = None,
+    ) -> OutgoingMessage:
+        return OutgoingMessage(
+            idempotency_key=row.idempotency_key,
+            channel=channel,
+            recipient=recipient,
+            subject=rendered.subject if rendered else None,
+            title=rendered.title if rendered else None,
+            body=rendered.body if rendered else (body or ""),
+            html=rendered.html if rendered else None,
+            buttons=rendered.buttons if rendered else [],
+            attachments=attachments or [],
+            delivery_id=row.id,
+            template=input.message.template,
+            locale=rendered.locale if rendered else row.locale,
+            expires_at=input.message.expires_at,
+        )
 
     async def _finish(self, row: Delivery, status: DeliveryStatus, **fields: Any) -> SendMessageResult:
         outcome = DeliveryOutcome(status=status, **fields)

@@ -2,8 +2,12 @@
 
 SendError
 ├── RecipientUnreachable   permanent: blocked bot, dead token, unsubscribed number
-├── ProviderUnavailable    transient: 5xx, timeout, 429 (with retry_after)
+├── ProviderUnavailable    transient: 5xx, timeout, 429 (with retry_after);
+│                          `maybe_sent` when the provider may have taken it (a read timeout, a 502)
 └── MessageExpired         its moment has passed; never sent late
+
+An adapter may also implement `Reconciler.lookup`: after a call whose outcome is unknown, it asks the
+provider whether the message is there, so a retry neither sends it twice nor gives up on it.
 """
 
 from __future__ import annotations
@@ -38,11 +42,19 @@ class ProviderUnavailable(SendError):
     """The provider failed for now; retry after `retry_after` when it says so."""
 
     def __init__(
-        self, message: str, retry_after: timedelta | None = None, provider: str | None = None
+        self,
+        message: str,
+        retry_after: timedelta | None = None,
+        provider: str | None = None,
+        *,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.provider = provider
+        # True when the request may have reached the provider and been taken (a read timeout, a
+        # dropped connection, a 502 or 504 from a proxy): resending could duplicate the message.
+        self.maybe_sent = maybe_sent
 
 
 class MessageExpired(SendError):
@@ -77,3 +89,17 @@ class ChannelAdapter(Protocol):
     provider: str
 
     async def send(self, message: OutgoingMessage) -> SendReceipt: ...
+
+
+class Reconciler(Protocol):
+    """A provider that can say whether it took a message, for a retry after an unknown outcome."""
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """The provider's record of this message sent at or after `since`, None if it has none;
+        ProviderUnavailable when it cannot tell now."""
+        ...
+
+
+# Adapters whose receiver drops a repeated message by its identity (the webhook's Idempotency-Key,
+# the email's stable Message-ID): sending again after an unknown outcome is harmless.
+RECEIVER_DEDUPES = frozenset({"webhook", "email"})

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import aiosmtplib
 
 from channels.base import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendError, SendReceipt
 
 PROVIDER = "smtp"
-TRANSIENT_ERRORS = (
-    aiosmtplib.SMTPConnectError,
-    aiosmtplib.SMTPConnectTimeoutError,
+# Failures before the server could take the message.
+NOT_SENT_ERRORS = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError)
+# The conversation broke off: the server may have queued it before we heard its answer.
+MAYBE_SENT_ERRORS = (
     aiosmtplib.SMTPReadTimeoutError,
     aiosmtplib.SMTPServerDisconnected,
     aiosmtplib.SMTPTimeoutError,
@@ -33,8 +34,10 @@ def build_email(message: OutgoingMessage, sender: str, domain: str) -> EmailMess
     email["From"] = sender
     email["To"] = message.recipient.email or ""
     email["Subject"] = message.subject or message.title or ""
-    # A stable Message-ID per delivery lets a mailbox drop the copy a retried send may make.
-    email["Message-ID"] = make_msgid(idstring=str(message.delivery_id or "0"), domain=domain)
+    # The same Message-ID on every attempt of one delivery: a mailbox drops the copy a retry after
+    # an unknown outcome may make (make_msgid would add the time and a random part).
+    digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
+    email["Message-ID"] = f"<{digest}@{domain}>"
     email.set_content(message.body)
     if message.html:
         email.add_alternative(message.html, subtype="html")
@@ -95,8 +98,12 @@ class EmailAdapter:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             raise classify(address, refused.code, refused.message) from exc
-        except TRANSIENT_ERRORS as exc:
+        except NOT_SENT_ERRORS as exc:
             raise ProviderUnavailable(f"smtp: {type(exc).__name__}", provider=PROVIDER) from exc
+        except MAYBE_SENT_ERRORS as exc:
+            raise ProviderUnavailable(
+                f"smtp: {type(exc).__name__}", provider=PROVIDER, maybe_sent=True
+            ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise classify(address, exc.code, exc.message) from exc
         return SendReceipt(provider=PROVIDER, provider_message_id=str(email["Message-ID"]))

@@ -24,14 +24,32 @@ def retry_after(response: httpx.Response, seconds: float | int | str | None = No
         return None  # an HTTP-date: let the activity's backoff decide
 
 
+# Failures before the request left: the provider certainly has nothing.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# Answers from the provider itself that it did not take the request; a 500 or a proxy's 502/504
+# may come after the provider took it.
+REFUSED_FOR_NOW = frozenset({408, 429, 503})
+
+
 async def post(client: httpx.AsyncClient, provider: str, url: str, **kwargs: Any) -> httpx.Response:
     """POST, turning timeouts and connection failures into ProviderUnavailable."""
+    return await request(client, provider, "POST", url, **kwargs)
+
+
+async def request(
+    client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
     try:
-        return await client.post(url, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise ProviderUnavailable(f"{provider} timed out", provider=provider) from exc
-    except httpx.TransportError as exc:
+        return await client.request(method, url, **kwargs)
+    except NOT_SENT as exc:
         raise ProviderUnavailable(f"{provider} unreachable: {type(exc).__name__}", provider=provider) from exc
+    except httpx.TimeoutException as exc:
+        # The request left: the provider may have taken it and answered too late.
+        raise ProviderUnavailable(f"{provider} timed out", provider=provider, maybe_sent=True) from exc
+    except httpx.TransportError as exc:
+        raise ProviderUnavailable(
+            f"{provider} connection lost: {type(exc).__name__}", provider=provider, maybe_sent=True
+        ) from exc
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:
@@ -47,8 +65,11 @@ def unexpected(provider: str, response: httpx.Response) -> SendError:
     """An answer no table names: 5xx, 408 and 429 are transient; another 4xx refuses this message
     (the next channel is tried, the address is not marked dead)."""
     status = response.status_code
-    if status >= 500 or status in (408, 429):
+    if status >= 500 or status in REFUSED_FOR_NOW:
         return ProviderUnavailable(
-            f"{provider} answered HTTP {status}", retry_after=retry_after(response), provider=provider
+            f"{provider} answered HTTP {status}",
+            retry_after=retry_after(response),
+            provider=provider,
+            maybe_sent=status not in REFUSED_FOR_NOW,
         )
     return RecipientUnreachable(f"{provider} refused the message: HTTP {status}", provider=provider)

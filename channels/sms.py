@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
-from channels.base import ChannelAdapter, OutgoingMessage, RecipientUnreachable, SendReceipt
+from channels.base import (
+    ChannelAdapter,
+    OutgoingMessage,
+    ProviderUnavailable,
+    RecipientUnreachable,
+    SendReceipt,
+)
 from channels.outbox import OutboxAdapter
 from domain.routing import sms_gateway
 
@@ -26,3 +33,14 @@ class SmsAdapter:
         if not phone:
             raise RecipientUnreachable("sms: the contact has no phone", provider=self.provider)
         return await self.gateway(phone).send(message)
+
+    def provider_for(self, message: OutgoingMessage) -> str:
+        return self.gateway(message.recipient.phone or "").provider
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        gateway = self.gateway(message.recipient.phone or "")
+        lookup = getattr(gateway, "lookup", None)
+        if lookup is None:
+            raise ProviderUnavailable(f"{gateway.provider} cannot say whether it took a message")
+        receipt: SendReceipt | None = await lookup(message, since)
+        return receipt

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from channels.base import OutgoingMessage, RecipientUnreachable, SendError, SendReceipt
+from channels.base import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendError, SendReceipt
 from channels.http import json_body, make_client, post, unexpected
 
 PROVIDER = "smsaero"
@@ -61,3 +62,27 @@ class SmsAeroAdapter:
         return SendReceipt(
             provider=PROVIDER, provider_message_id=str(data["id"]), cost=float(data.get("cost") or 0)
         )
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """`sms/list` filtered by number and text: the message if SMS Aero created it since `since`.
+
+        `data` holds the messages keyed "0", "1", … beside `links` and `totalCount` (or as a list)."""
+        phone = (message.recipient.phone or "").lstrip("+")
+        response = await post(
+            self.client, PROVIDER, "/sms/list", json={"number": phone, "text": message.body}
+        )
+        body = json_body(response)
+        if response.status_code != 200 or body.get("success") is not True:
+            raise ProviderUnavailable(f"smsaero lookup: HTTP {response.status_code}", provider=PROVIDER)
+        data = body.get("data") or {}
+        found = data.values() if isinstance(data, dict) else data
+        for sms in found:
+            if (
+                isinstance(sms, dict)
+                and "id" in sms
+                and int(sms.get("dateCreate") or 0) >= int(since.timestamp())
+            ):
+                return SendReceipt(
+                    provider=PROVIDER, provider_message_id=str(sms["id"]), cost=float(sms.get("cost") or 0)
+                )
+        return None

@@ -6,11 +6,13 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
-from channels.base import OutgoingMessage, RecipientUnreachable, SendError, SendReceipt
-from channels.http import json_body, make_client, post, unexpected
+from channels.base import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendError, SendReceipt
+from channels.http import json_body, make_client, post, request, unexpected
 
 PROVIDER = "twilio"
 
@@ -54,7 +56,7 @@ class TwilioAdapter:
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         phone = message.recipient.phone or ""
-        form = {"To": phone, "From": self.sender, "Body": message.body[:1600]}
+        form = {"To": phone, "From": self.sender, "Body": _body(message)}
         if self.status_callback:
             form["StatusCallback"] = self.status_callback
         response = await post(self.client, PROVIDER, self.path, data=form)
@@ -67,6 +69,28 @@ class TwilioAdapter:
         return SendReceipt(
             provider=PROVIDER, provider_message_id=str(body["sid"]), cost=abs(float(price)) if price else 0.0
         )
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """Twilio keeps no reference of ours: the message to this number, with this body, created
+        since the uncertain attempt began (Messages list, filtered by To and DateSent>=)."""
+        params = {
+            "To": message.recipient.phone or "",
+            "DateSent>": since.date().isoformat(),
+            "PageSize": "50",
+        }
+        response = await request(self.client, PROVIDER, "GET", self.path, params=params)
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"twilio lookup: HTTP {response.status_code}", provider=PROVIDER)
+        body = _body(message)
+        for found in json_body(response).get("messages") or []:
+            created = parsedate_to_datetime(str(found.get("date_created")))
+            if found.get("body") == body and created >= since.replace(microsecond=0):
+                return SendReceipt(provider=PROVIDER, provider_message_id=str(found["sid"]))
+        return None
+
+
+def _body(message: OutgoingMessage) -> str:
+    return message.body[:1600]
 
 
 def valid_signature(auth_token: str, url: str, params: Mapping[str, str], header: str | None) -> bool:

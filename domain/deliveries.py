@@ -10,17 +10,50 @@ from pydantic import BaseModel, Field
 
 
 class DeliveryStatus(StrEnum):
+    """A delivery row is a compare-and-set state machine:
+
+        planned ──claim──▶ sending ──▶ sent ──▶ delivered ──▶ read
+           ▲                 │  │  └──▶ failed   (every channel refused it, or a `failed` callback)
+           └──certainly not──┘  └───▶ unknown  (the provider may have it; nobody can tell)
+              sent (released)
+        planned ──▶ skipped  (its moment passed, nobody wants it, opted out)
+
+    `sending` is taken atomically just before a provider call and names the channel and provider
+    being called. A retry that finds it does not know whether the first call went out: it asks the
+    provider where the provider can tell, else follows the template's duplicate policy.
+    """
+
     PLANNED = "planned"
+    SENDING = "sending"
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
     SKIPPED = "skipped"
+    UNKNOWN = "unknown"
 
 
+# Statuses no retry changes: the message went, was refused everywhere, was dropped, or is in doubt.
 FINAL_STATUSES = frozenset(
-    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.SKIPPED}
+    {
+        DeliveryStatus.SENT,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.READ,
+        DeliveryStatus.SKIPPED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.UNKNOWN,
+    }
 )
+
+
+# Messages whose repeat costs nothing worse than a second ping: a staff alert, a chat nudge that
+# only says "you have unread messages". After an unknown outcome these are sent again; anything
+# else (a reminder, a confirmation, a payment nudge) is recorded `unknown` and staff are told.
+HARMLESS_REPEATS = frozenset({"chat_unread_push"})
+
+
+def resend_is_harmless(template: str, audience: str) -> bool:
+    return audience == "staff" or template in HARMLESS_REPEATS
 
 
 class Attachment(BaseModel):

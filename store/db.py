@@ -17,7 +17,7 @@ from store import events as _events
 from store.callbacks import DeliveryEvent
 from store.engine import make_async_engine, sqlite_file
 from store.group_commit import GroupCommit
-from store.records import DeliveryAttempt, InboundEventKey, PendingEvent
+from store.records import DeadEvent, DeliveryAttempt, InboundEventKey, Lease, PendingEvent
 from store.staff import Role, StaffUser
 from store.templates import TemplateError, TemplateVersion
 from store.write_lock import WriteLock
@@ -41,9 +41,9 @@ class Store:
 
     # Tenants
 
-    async def ensure_tenant(self, tenant_id: str, name: str, api_key: str) -> None:
+    async def ensure_tenant(self, tenant_id: str, name: str, api_key: str, *, replace: bool = True) -> None:
         async with self._sessions.begin() as session:
-            await tenants.ensure_tenant(session, tenant_id, name, api_key)
+            await tenants.ensure_tenant(session, tenant_id, name, api_key, replace=replace)
 
     async def create_tenant(self, tenant_id: str, name: str) -> str:
         api_key = secrets.token_urlsafe(32)
@@ -81,13 +81,17 @@ class Store:
     # Inbound events
 
     async def claim_events(
-        self, tenant: str, events: Sequence[InboundEventKey], contacts: Sequence[Contact] = ()
+        self,
+        tenant: str,
+        events: Sequence[InboundEventKey],
+        contacts: Sequence[Contact] = (),
+        lease: Lease | None = None,
     ) -> dict[tuple[str, str], str]:
         """Claim events by (source, id) and store the contacts they carry, in one transaction."""
 
         async def claim(session: AsyncSession) -> dict[tuple[str, str], str]:
             await tenants.upsert_contacts(session, tenant, contacts)
-            return await _events.claim_events(session, tenant, events)
+            return await _events.claim_events(session, tenant, events, lease)
 
         return await self._group.run(claim)
 
@@ -98,6 +102,42 @@ class Store:
         async with self._sessions() as session:
             return await _events.pending_events(session, received_before, limit)
 
+    # The relay's leases and dead letters (store/events.py)
+
+    async def take_events(
+        self, lease: Lease, *, per_tenant: int, limit: int, skip_tenants: Sequence[str] = ()
+    ) -> list[PendingEvent]:
+        return await self._group.run(
+            lambda session: _events.take_events(
+                session, lease, per_tenant=per_tenant, limit=limit, skip_tenants=skip_tenants
+            )
+        )
+
+    async def lease_events(
+        self, tenant: str, keys: Sequence[tuple[str, str]], lease: Lease
+    ) -> set[tuple[str, str]]:
+        return await self._group.run(lambda session: _events.lease_events(session, tenant, keys, lease))
+
+    async def renew_leases(self, lease: Lease) -> None:
+        await self._group.run(lambda session: _events.renew_leases(session, lease))
+
+    async def release_leases(self, owner: str) -> None:
+        await self._group.run(lambda session: _events.release_leases(session, owner))
+
+    async def refuse_event(
+        self, tenant: str, key: tuple[str, str], reason: str, max_refusals: int
+    ) -> tuple[int, bool]:
+        return await self._group.run(
+            lambda session: _events.refuse_event(session, tenant, key, reason, max_refusals)
+        )
+
+    async def bury_event(self, tenant: str, key: tuple[str, str], reason: str) -> None:
+        await self._group.run(lambda session: _events.bury_event(session, tenant, key, reason))
+
+    async def dead_events(self, tenant: str, limit: int = 100) -> list[DeadEvent]:
+        async with self._sessions() as session:
+            return await _events.dead_events(session, tenant, limit)
+
     # Deliveries
 
     async def begin_delivery(self, draft: DeliveryDraft) -> tuple[Delivery, bool]:
@@ -107,6 +147,37 @@ class Store:
         return await self._group.run(
             lambda session: deliveries.finish_delivery(session, delivery_id, outcome)
         )
+
+    async def move_delivery(
+        self,
+        delivery_id: int,
+        outcome: DeliveryOutcome,
+        expected: Sequence[DeliveryStatus],
+        *,
+        attempt_status: DeliveryStatus | None = None,
+        keep_updated_at: bool = False,
+    ) -> Delivery | None:
+        return await self._group.run(
+            lambda session: deliveries.move_delivery(
+                session,
+                delivery_id,
+                outcome,
+                expected=expected,
+                attempt_status=attempt_status,
+                keep_updated_at=keep_updated_at,
+            )
+        )
+
+    async def claim_sending(
+        self, delivery_id: int, expected: DeliveryStatus, channel: str, provider: str, body: str
+    ) -> Delivery | None:
+        return await self._group.run(
+            lambda session: deliveries.claim_sending(session, delivery_id, expected, channel, provider, body)
+        )
+
+    async def delivery_by_key(self, idempotency_key: str) -> Delivery | None:
+        async with self._sessions() as session:
+            return await deliveries.delivery_by_key(session, idempotency_key)
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         async with self._sessions() as session:
@@ -185,13 +256,19 @@ class Store:
         async with self._sessions.begin() as session:
             return await staff.create_staff(session, email, tenant, role, password)
 
-    async def ensure_staff(self, email: str, tenant: str, role: Role, password: str) -> None:
+    async def ensure_staff(
+        self, email: str, tenant: str, role: Role, password: str, *, replace: bool = True
+    ) -> None:
         async with self._sessions.begin() as session:
-            await staff.ensure_staff(session, email, tenant, role, password)
+            await staff.ensure_staff(session, email, tenant, role, password, replace=replace)
 
     async def authenticate_staff(self, email: str, password: str) -> StaffUser | None:
+        """The user, None for a wrong email or password; StaffLocked while the account is locked."""
+        return await staff.authenticate(self._sessions, email, password)
+
+    async def end_staff_sessions(self, user_id: int) -> None:
         async with self._sessions.begin() as session:
-            return await staff.authenticate(session, email, password)
+            await staff.end_sessions(session, user_id)
 
     async def get_staff(self, user_id: int) -> StaffUser | None:
         async with self._sessions() as session:

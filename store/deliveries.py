@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,20 +40,42 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
 
 
 async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
+    moved = await move_delivery(session, delivery_id, outcome)
+    if moved is None:
+        raise UnknownDelivery(delivery_id)
+    return moved
+
+
+async def move_delivery(
+    session: AsyncSession,
+    delivery_id: int,
+    outcome: DeliveryOutcome,
+    *,
+    expected: Collection[DeliveryStatus] | None = None,
+    attempt_status: DeliveryStatus | None = None,
+    keep_updated_at: bool = False,
+) -> Delivery | None:
+    """Write an attempt's outcome onto the row, and the attempt into its log.
+
+    With `expected`, a compare-and-set: the row moves only from one of those statuses, and None
+    tells the caller another attempt got there first (nothing is written then). `attempt_status`
+    logs the attempt otherwise than the row (a channel that refused it while the row goes back
+    to planned for the next); `keep_updated_at` keeps the moment a `sending` claim was taken.
+    """
     now = utcnow()
-    fields = outcome.model_dump(mode="json", exclude={"sent_at"})
+    fields = outcome.model_dump(mode="json", exclude={"sent_at"}, exclude_none=keep_updated_at)
+    statement = update(DeliveryRow).where(DeliveryRow.id == delivery_id)
+    if expected is not None:
+        statement = statement.where(DeliveryRow.status.in_([status.value for status in expected]))
+    if not keep_updated_at:
+        fields |= {"sent_at": outcome.sent_at, "updated_at": now}
     # Writing the delivery first takes its lock (row lock on PostgreSQL, the write lock on
     # SQLite), so concurrent outcomes for one delivery count their attempts one after another.
     updated = (
-        await session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id == delivery_id)
-            .values(**fields, sent_at=outcome.sent_at, updated_at=now)
-            .returning(*DeliveryRow.__table__.c)
-        )
+        await session.execute(statement.values(**fields).returning(*DeliveryRow.__table__.c))
     ).one_or_none()
     if updated is None:
-        raise UnknownDelivery(delivery_id)
+        return None
     earlier = select(func.count()).where(DeliveryAttemptRow.delivery_id == delivery_id).scalar_subquery()
     await session.execute(
         insert(DeliveryAttemptRow).values(
@@ -59,7 +83,7 @@ async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: Deli
             attempt=earlier + 1,
             channel=outcome.channel,
             provider=outcome.provider,
-            status=outcome.status.value,
+            status=(attempt_status or outcome.status).value,
             reason=outcome.reason,
             provider_message_id=outcome.provider_message_id,
             cost=outcome.cost,
@@ -67,6 +91,38 @@ async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: Deli
         )
     )
     return to_delivery(updated)
+
+
+async def claim_sending(
+    session: AsyncSession, delivery_id: int, expected: DeliveryStatus, channel: str, provider: str, body: str
+) -> Delivery | None:
+    """planned → sending, just before a provider call.
+
+    Only one caller wins; the row then names the channel and provider being called, the body as
+    it leaves and, in `updated_at`, when: a retry that finds it knows whom to ask, what, since when.
+    """
+    claimed = (
+        await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == delivery_id, DeliveryRow.status == expected.value)
+            .values(
+                status=DeliveryStatus.SENDING.value,
+                channel=channel,
+                provider=provider,
+                body=body,
+                updated_at=utcnow(),
+            )
+            .returning(*DeliveryRow.__table__.c)
+        )
+    ).one_or_none()
+    return None if claimed is None else to_delivery(claimed)
+
+
+async def delivery_by_key(session: AsyncSession, idempotency_key: str) -> Delivery | None:
+    row = (
+        await session.execute(select(DeliveryRow).where(DeliveryRow.idempotency_key == idempotency_key))
+    ).scalar_one_or_none()
+    return None if row is None else to_delivery(row)
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.planning import plan_appointment_activity
     from domain.appointment import AppointmentPlan
     from domain.events import DomainEvent
-    from workflows.inputs import AppointmentState, LifecycleInput, LifecycleResult
+    from workflows.inputs import AppointmentState, DeliveryFailed, LifecycleInput, LifecycleResult
 
 from workflows.lifecycle import Lifecycle
 
@@ -20,11 +21,15 @@ def workflow_id(tenant: str, appointment_id: str) -> str:
 class AppointmentWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("appointment", input, "plan_appointment", AppointmentPlan)
+        self._lifecycle = Lifecycle("appointment", input, plan_appointment_activity, AppointmentPlan)
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:
         self._lifecycle.add(event)
+
+    @workflow.signal
+    def delivery_failed(self, notice: DeliveryFailed) -> None:
+        self._lifecycle.delivery_failed(notice)
 
     @workflow.query
     def state(self) -> AppointmentState:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.planning import plan_chat_activity
     from domain import chat
     from domain.events import DomainEvent
-    from workflows.inputs import LifecycleInput, LifecycleResult, LifecycleState
+    from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
 
 from workflows.lifecycle import Lifecycle
 
@@ -16,13 +17,17 @@ from workflows.lifecycle import Lifecycle
 class ChatEscalationWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("chat", input, "plan_chat", chat.ChatPlan)
+        self._lifecycle = Lifecycle("chat", input, plan_chat_activity, chat.ChatPlan)
         # A read may arrive between the timer and the provider call: the send asks first.
         self._lifecycle.guarded = True
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:
         self._lifecycle.add(event)
+
+    @workflow.signal
+    def delivery_failed(self, notice: DeliveryFailed) -> None:
+        self._lifecycle.delivery_failed(notice)
 
     @workflow.query
     def state(self) -> LifecycleState:

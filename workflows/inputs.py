@@ -24,6 +24,24 @@ class LifecycleInput(BaseModel):
     settings: TenantSettings | None = None
     # Tests shrink this to see continue-as-new happen; production relies on the server's suggestion.
     history_limit: int | None = None
+    # Which start of a reused workflow id this is (a hash of the event that started it): part of
+    # every delivery's idempotency key, so a second low-balance episode is not "already sent".
+    # None in runs started before it existed: their keys stay `{workflow_id}/{step}`.
+    episode: str | None = None
+    # The planning rules the run started under: a release that changes a planner's steps keeps the
+    # old ones for runs that began before it (PLANNER_VERSION in workflows/routes.py).
+    planner_version: int = 1
+    # Ids of events applied in earlier runs of this chain (bounded), beside those still in `events`.
+    seen_ids: list[str] = Field(default_factory=list)
+
+
+class DeliveryFailed(BaseModel):
+    """The `delivery_failed` signal: a provider said, after `sent`, that the message never arrived."""
+
+    step: str
+    channel: str
+    delivery_id: int | None = None
+    reason: str = ""
 
 
 class LifecycleState(BaseModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.planning import plan_lesson_activity
     from domain.events import DomainEvent
     from domain.lesson import LessonPlan
-    from workflows.inputs import LifecycleInput, LifecycleResult, LifecycleState
+    from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
 
 from workflows.lifecycle import Lifecycle
 
@@ -16,11 +17,15 @@ from workflows.lifecycle import Lifecycle
 class LessonWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("lesson", input, "plan_lesson", LessonPlan)
+        self._lifecycle = Lifecycle("lesson", input, plan_lesson_activity, LessonPlan)
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:
         self._lifecycle.add(event)
+
+    @workflow.signal
+    def delivery_failed(self, notice: DeliveryFailed) -> None:
+        self._lifecycle.delivery_failed(notice)
 
     @workflow.query
     def state(self) -> LifecycleState:

@@ -1,30 +1,44 @@
 """The loop every lifecycle workflow runs: re-plan on each event, sleep to the next message, send, end.
 
 Planning is a local activity (its result lands in history, so local-time math never runs in the
-sandbox). Sending is recorded under `{workflow_id}/{step}` and tried first as a local activity:
-one attempt inside the workflow task that woke for it, no round trip through the server's activity
-queue. Only when that attempt fails (a provider outage, a timeout) does a regular activity take
-over, whose retries can wait out the outage and ask the workflow before each provider call whether
-the message is still wanted. A workflow class owns the signal, the query and the run method and
-hands the rest to `Lifecycle`.
+sandbox). Each due message is its own send, started without blocking the loop (runs since
+`SEND_TASKS_PATCH`): the first attempt is a local activity (no round trip through the server's
+activity queue); if it does not settle the message, a regular activity takes over, heartbeating,
+whose retries wait out an outage. A re-plan that drops a message in flight cancels its send, so a
+cancelled or moved appointment never gets the stale reminder, and one send retrying for hours holds
+up nothing else. Staff alerts are never dropped by a re-plan. A provider's later `failed` callback
+(the `delivery_failed` signal) sends the message again on the next channel, or tells staff.
+
+Runs recorded before that patch keep the old shape (`_run_in_turn`): one send at a time, the
+activity asking the workflow whether the message is still wanted.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
+from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import LoadSettingsInput, PlanInput, SendMessageInput, SendMessageResult
+    from activities.models import (
+        LoadSettingsInput,
+        PlanInput,
+        SendMessageInput,
+        SendMessageResult,
+        SettleSendInput,
+    )
+    from activities.send import NudgeActivities, idempotency_key
     from domain.events import DomainEvent
     from domain.planning import MessageFacts, PlannedMessage, StepRecord
     from domain.settings import TenantSettings
-    from workflows.inputs import LifecycleInput, LifecycleResult, LifecycleState
+    from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
 SEND_ATTEMPT_TIMEOUT = timedelta(seconds=15)
@@ -37,6 +51,19 @@ ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 EXPIRY_MARGIN = timedelta(minutes=2)
 UNBOUNDED_SEND = timedelta(days=1)
 FIRST_EVENT_WAIT = timedelta(days=1)
+# Runs started since this patch send each message as its own cancellable task (module docstring).
+SEND_TASKS_PATCH = "sends-as-cancellable-activities"
+# One attempt covers the worst case of a provider call (activities/send.py DEFAULT_CALL_BUDGET:
+# 22 s) plus recording it; the local first attempt has room for one call, a regular one for several
+# channels in turn. An attempt ends itself before these, so attempts never overlap.
+LOCAL_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+ATTEMPT_TIMEOUT = timedelta(minutes=2)
+# A worker that died mid-attempt is noticed after this, not after the whole attempt timeout.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# Event ids a lifecycle remembers across continue-as-new, beyond those it still carries.
+SEEN_IDS_KEPT = 1000
+# Statuses after which staff hear of a message: nobody got it, or nobody knows whether they did.
+ALERTING = frozenset({"failed", "unknown"})
 
 
 class Plan(Protocol):
@@ -49,28 +76,49 @@ class Plan(Protocol):
     def send_fields(self) -> dict[str, Any]: ...
 
 
-class Lifecycle:
+PlanT = TypeVar("PlanT", bound=Plan)
+Planner = Callable[[PlanInput], Awaitable[PlanT]]
+
+
+class Lifecycle(Generic[PlanT]):
     """Events in, planned messages out; the state a workflow carries across continue-as-new."""
 
-    def __init__(self, kind: str, input: LifecycleInput, plan_activity: str, plan_type: type[Any]) -> None:
+    def __init__(
+        self, kind: str, input: LifecycleInput, planner: Planner[PlanT], plan_type: type[PlanT]
+    ) -> None:
         self.kind, self.input = kind, input
-        self.plan_activity, self.plan_type = plan_activity, plan_type
+        self.planner, self.plan_type = planner, plan_type
         self.events: list[DomainEvent] = list(input.events)
-        self.seen: set[str] = {event.id for event in self.events}
+        # Ids of events applied in earlier runs too: a redelivery after continue-as-new is dropped.
+        self.seen_ids: list[str] = [*input.seen_ids, *(event.id for event in self.events)]
+        self.seen: set[str] = set(self.seen_ids)
         self.done: dict[str, StepRecord] = dict(input.done)
         self.settings: TenantSettings | None = input.settings
-        self.plan: Any = None
+        self.plan: PlanT | None = None
         self.dirty = True
         self.closed = False
-        # Set by a workflow to ask the executing activity whether a message is still wanted.
+        # Set by a workflow to ask the executing activity whether a message is still wanted (old runs).
         self.guarded = False
+        # Sends in flight (step -> task), the regular activity of each once it has one, and the
+        # messages sent in this run (a `failed` callback sends one again on the next channel).
+        self.sending: dict[str, asyncio.Task[None]] = {}
+        self.activities: dict[str, ActivityHandle[SendMessageResult]] = {}
+        self.sent: dict[str, tuple[PlannedMessage, list[str]]] = {}
+        self.cancellable: set[str] = set()
+        self.failures: list[DeliveryFailed] = []
 
     def add(self, event: DomainEvent) -> None:
-        # The API dedupes too; this catches a redelivery that raced it.
+        # The API dedupes too; this catches a redelivery that raced it, or one after continue-as-new.
         if event.id in self.seen:
             return
         self.seen.add(event.id)
+        self.seen_ids.append(event.id)
         self.events.append(event)
+        self.dirty = True
+
+    def delivery_failed(self, notice: DeliveryFailed) -> None:
+        """A provider reported, after `sent`, that a message never arrived."""
+        self.failures.append(notice)
         self.dirty = True
 
     @property
@@ -89,10 +137,9 @@ class Lifecycle:
     async def run(self, history_limit: int | None = None) -> bool:
         """Until the lifecycle ends (True) or its history should start afresh (False)."""
         if self.settings is None:
-            self.settings = await workflow.execute_local_activity(
-                "load_settings",
+            self.settings = await workflow.execute_local_activity_method(
+                NudgeActivities.load_settings,
                 LoadSettingsInput(tenant=self.input.tenant),
-                result_type=TenantSettings,
                 start_to_close_timeout=LOCAL_TIMEOUT,
             )
         # Signal-with-start always brings the first event; a bare start waits a while for one.
@@ -100,9 +147,18 @@ class Lifecycle:
             await workflow.wait_condition(lambda: bool(self.events), timeout=FIRST_EVENT_WAIT)
         except TimeoutError:
             return True
+        if workflow.patched(SEND_TASKS_PATCH):
+            return await self._run_concurrently(history_limit)
+        return await self._run_in_turn(history_limit)
+
+    async def _run_in_turn(self, history_limit: int | None) -> bool:
+        """The shape of runs recorded before SEND_TASKS_PATCH: one send at a time."""
+        assert self.settings is not None
         while True:
             if self.dirty or self.plan is None:
-                await self._replan()
+                plan = await self._replan()
+            else:
+                plan = self.plan
             now = workflow.now()
             due = [message for message in self.pending() if message.send_at <= now]
             if due:
@@ -112,12 +168,10 @@ class Lifecycle:
                     await self._send(message)
                 self.dirty = True
                 continue
-            wake_at = min([m.send_at for m in self.pending()] + [self.plan.close_at])
+            wake_at = min([m.send_at for m in self.pending()] + [plan.close_at])
             if wake_at <= now:
                 break
-            if workflow.info().is_continue_as_new_suggested() or (
-                history_limit is not None and workflow.info().get_current_history_length() > history_limit
-            ):
+            if self._history_is_long(history_limit):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return False
             try:
@@ -129,6 +183,135 @@ class Lifecycle:
         await workflow.wait_condition(workflow.all_handlers_finished)
         self.closed = True
         return True
+
+    async def _run_concurrently(self, history_limit: int | None) -> bool:
+        """Each due message its own task; the loop goes on re-planning while sends are in flight."""
+        while True:
+            if self.dirty or self.plan is None:
+                plan = await self._replan()
+                self._cancel_unwanted()
+                self._resend_failures()
+            else:
+                plan = self.plan
+            now = workflow.now()
+            waiting = [m for m in self.pending() if m.step not in self.sending]
+            for message in waiting:
+                if message.send_at <= now:
+                    self._start(message, cancellable=True)
+            later = [m.send_at for m in waiting if m.send_at > now]
+            wake_at = min([*later, plan.close_at])
+            if wake_at <= now and not self.sending:
+                break
+            if not self.sending and self._history_is_long(history_limit):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return False
+            if wake_at <= now:
+                # Only sends in flight: wait for them (or for an event) before ending.
+                await workflow.wait_condition(lambda: self.dirty, timeout_summary="sends in flight")
+                continue
+            try:
+                await workflow.wait_condition(
+                    lambda: self.dirty, timeout=wake_at - now, timeout_summary="next message"
+                )
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self.closed = True
+        return True
+
+    def _history_is_long(self, history_limit: int | None) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or (
+            history_limit is not None and info.get_current_history_length() > history_limit
+        )
+
+    def _start(self, message: PlannedMessage, *, cancellable: bool, exclude: list[str] | None = None) -> None:
+        self.sending[message.step] = asyncio.create_task(self._send_task(message, cancellable, exclude or []))
+
+    def _cancel_unwanted(self) -> None:
+        """A re-plan that no longer calls for a message in flight cancels its send (staff alerts
+        and resends after a `failed` callback are not the plan's to drop)."""
+        wanted = {message.step for message in self.pending()}
+        for step, handle in self.activities.items():
+            if step not in wanted and step in self.cancellable:
+                handle.cancel()
+
+    def _resend_failures(self) -> None:
+        """A message reported `failed` after it was sent goes again on the next channel."""
+        for notice in self.failures:
+            if notice.step not in self.sent:
+                continue  # not sent by this run (or a staff alert): nothing to send again
+            message, excluded = self.sent[notice.step]
+            tried = [*excluded, notice.channel]
+            step = f"{notice.step}/after-{notice.channel}"
+            if step in self.done or step in self.sending:
+                continue
+            again = message.model_copy(update={"step": step, "send_at": workflow.now()})
+            self._start(again, cancellable=False, exclude=tried)
+        self.failures.clear()
+
+    async def _send_task(self, message: PlannedMessage, cancellable: bool, exclude: list[str]) -> None:
+        if cancellable:
+            self.cancellable.add(message.step)
+        try:
+            result = await self._send_once(message, exclude)
+        finally:
+            self.sending.pop(message.step, None)
+            self.activities.pop(message.step, None)
+            self.cancellable.discard(message.step)
+        self.done[message.step] = StepRecord(at=workflow.now(), status=result.status)
+        self.dirty = True
+        if result.status == "sent":
+            self.sent[message.step] = (message, exclude)
+            return
+        # A resend after a `failed` callback that finds no channel left is a failure too.
+        if message.audience != "staff" and (
+            result.status in ALERTING or (exclude and result.status == "skipped")
+        ):
+            self._alert(message, result.reason or result.status)
+
+    async def _send_once(self, message: PlannedMessage, exclude: list[str]) -> SendMessageResult:
+        input = self._send_input(message).model_copy(update={"exclude_channels": exclude})
+        result = await self._send_locally(input, LOCAL_ATTEMPT_TIMEOUT)
+        if result is not None:
+            return result
+        if message.step in self.cancellable and not self.wanted(message.step):
+            # Dropped by a re-plan while the first attempt ran or the provider asked us to wait.
+            return await self._settle(input)
+        handle = workflow.start_activity_method(
+            NudgeActivities.send_message,
+            input,
+            start_to_close_timeout=ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=self._send_budget(message),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=SEND_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=message.step,
+        )
+        self.activities[message.step] = handle
+        try:
+            return await handle
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                # Cancelled while waiting to retry: nothing is in flight; record it skipped unless it went.
+                return await self._settle(input)
+            workflow.logger.warning("send of %s failed after all retries", message.step)
+            return SendMessageResult(status="failed", reason=f"every retry failed: {error.cause or error}")
+
+    async def _settle(self, input: SendMessageInput) -> SendMessageResult:
+        return await workflow.execute_local_activity_method(
+            NudgeActivities.settle_send,
+            SettleSendInput(
+                idempotency_key=idempotency_key(input), reason="no longer wanted: the lifecycle moved on"
+            ),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+
+    def _alert(self, failed: PlannedMessage, reason: str) -> None:
+        """A message that reached nobody, or may not have, is a task for a person: staff hear at once."""
+        for alert in self._alerts(failed, reason):
+            if alert.step not in self.done and alert.step not in self.sending:
+                self._start(alert, cancellable=False)
 
     def state(self) -> LifecycleState:
         view = getattr(self.plan, "view", None)
@@ -150,35 +333,44 @@ class Lifecycle:
             failed=statuses.count("failed"),
         )
 
-    async def _replan(self) -> None:
+    async def _replan(self) -> PlanT:
         assert self.settings is not None
         self.dirty = False
-        self.plan = await workflow.execute_local_activity(
-            self.plan_activity,
+        plan: PlanT = await workflow.execute_local_activity(
+            self.planner,
             PlanInput(events=self.events, settings=self.settings, done=self.done),
-            result_type=self.plan_type,
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
+        self.plan = plan
+        return plan
 
-    async def _send(self, message: PlannedMessage) -> None:
-        assert self.settings is not None
-        input = SendMessageInput(
+    def _send_input(self, message: PlannedMessage, guarded: bool = False) -> SendMessageInput:
+        assert self.settings is not None and self.plan is not None
+        return SendMessageInput(
             tenant=self.input.tenant,
             workflow_id=workflow.info().workflow_id,
             subject=f"{self.kind}:{self.input.aggregate_id}",
             message=message,
             default_locale=self.settings.default_locale,
             channel_costs=self.settings.channel_costs,
-            guarded=self.guarded,
+            guarded=guarded,
+            episode=self.input.episode,
             **self.plan.send_fields(),
         )
-        result = await self._send_locally(input) if workflow.patched(LOCAL_SEND_PATCH) else None
+
+    async def _send(self, message: PlannedMessage) -> None:
+        """The send of runs recorded before SEND_TASKS_PATCH."""
+        input = self._send_input(message, guarded=self.guarded)
+        result = (
+            await self._send_locally(input, SEND_ATTEMPT_TIMEOUT)
+            if workflow.patched(LOCAL_SEND_PATCH)
+            else None
+        )
         try:
             if result is None:
-                result = await workflow.execute_activity(
-                    "send_message",
+                result = await workflow.execute_activity_method(
+                    NudgeActivities.send_message,
                     input,
-                    result_type=SendMessageResult,
                     start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
                     schedule_to_close_timeout=self._send_budget(message),
                     retry_policy=SEND_RETRY,
@@ -189,7 +381,7 @@ class Lifecycle:
             workflow.logger.warning("send of %s failed after all retries", message.step)
             status, reason = "failed", "every retry failed"
         self.done[message.step] = StepRecord(at=workflow.now(), status=status)
-        if status == "failed" and message.audience != "staff":
+        if status in ALERTING and message.audience != "staff":
             await self._alert_staff(message, reason)
 
     @staticmethod
@@ -198,18 +390,17 @@ class Lifecycle:
             return UNBOUNDED_SEND
         return max(message.expires_at - workflow.now(), timedelta(0)) + EXPIRY_MARGIN
 
-    async def _send_locally(self, input: SendMessageInput) -> SendMessageResult | None:
+    async def _send_locally(self, input: SendMessageInput, budget: timedelta) -> SendMessageResult | None:
         """The first attempt, inside this workflow task; None hands the send to a regular activity.
 
         The workflow decided this message is due in this very task, so the activity need not ask it
         (and could not: a query waits for the task that runs the local activity to finish).
         """
         try:
-            result: SendMessageResult = await workflow.execute_local_activity(
-                "send_message",
+            result: SendMessageResult = await workflow.execute_local_activity_method(
+                NudgeActivities.send_message,
                 input.model_copy(update={"guarded": False}),
-                result_type=SendMessageResult,
-                start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
+                start_to_close_timeout=budget,
                 retry_policy=ONE_ATTEMPT,
                 summary=input.message.step,
             )
@@ -226,10 +417,14 @@ class Lifecycle:
 
     async def _alert_staff(self, failed: PlannedMessage, reason: str) -> None:
         """A message that reached nobody is a task for a person: the tenant's staff hear of it at once."""
+        for alert in self._alerts(failed, reason):
+            await self._send(alert)
+
+    def _alerts(self, failed: PlannedMessage, reason: str) -> list[PlannedMessage]:
         assert self.settings is not None
         facts = MessageFacts(reason=reason, about=failed.template, about_name=failed.recipient.name)
-        for staff in self.settings.staff_recipients:
-            alert = PlannedMessage(
+        return [
+            PlannedMessage(
                 step=f"{failed.step}/failed/{staff.id}",
                 template="staff_delivery_failed",
                 audience="staff",
@@ -237,17 +432,23 @@ class Lifecycle:
                 send_at=workflow.now(),
                 facts=facts,
             )
-            await self._send(alert)
+            for staff in self.settings.staff_recipients
+        ]
 
     def carry_over(
         self, events: list[DomainEvent] | None = None, done: dict[str, StepRecord] | None = None
     ) -> LifecycleInput:
+        kept = self.events if events is None else events
+        carried = {event.id for event in kept}
         return LifecycleInput(
             tenant=self.input.tenant,
             aggregate_id=self.input.aggregate_id,
             kind=self.input.kind,
             history_limit=self.input.history_limit,
-            events=self.events if events is None else events,
+            events=kept,
             done=self.done if done is None else done,
             settings=self.settings,
+            episode=self.input.episode,
+            planner_version=self.input.planner_version,
+            seen_ids=[event_id for event_id in self.seen_ids if event_id not in carried][-SEEN_IDS_KEPT:],
         )

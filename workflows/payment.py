@@ -5,9 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.planning import plan_payment_activity
     from domain import payment
     from domain.events import DomainEvent
-    from workflows.inputs import LifecycleInput, LifecycleResult, LifecycleState
+    from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
 
 from workflows.lifecycle import Lifecycle
 
@@ -17,13 +18,17 @@ class PaymentWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
         kind = "invoice" if input.kind == "invoice" else "balance"
-        self._lifecycle = Lifecycle(kind, input, "plan_payment", payment.PaymentPlan)
+        self._lifecycle = Lifecycle(kind, input, plan_payment_activity, payment.PaymentPlan)
         # A payment may arrive between the timer and the provider call: the send asks first.
         self._lifecycle.guarded = True
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:
         self._lifecycle.add(event)
+
+    @workflow.signal
+    def delivery_failed(self, notice: DeliveryFailed) -> None:
+        self._lifecycle.delivery_failed(notice)
 
     @workflow.query
     def state(self) -> LifecycleState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,8 +30,11 @@ WORKFLOWS: dict[str, Any] = {
     "balance": PaymentWorkflow.run,
     "chat": ChatEscalationWorkflow.run,
 }
-# An appointment or lesson that ended stays ended; a balance or a chat may begin a new episode.
-REUSABLE = frozenset({"balance", "chat", "invoice"})
+# An appointment, lesson or invoice that ended stays ended (a paid invoice stays paid, whatever
+# order its events arrive in); a balance or a chat may begin a new episode.
+REUSABLE = frozenset({"balance", "chat"})
+# The planning rules new runs start under (LifecycleInput.planner_version).
+PLANNER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,20 @@ def _route(tenant: str, kind: str, aggregate_id: str) -> Route:
         aggregate_id=aggregate_id,
         workflow_id=f"{kind}:{tenant}:{aggregate_id}",
         run=WORKFLOWS[kind],
-        input=LifecycleInput(tenant=tenant, aggregate_id=aggregate_id, kind=kind),
+        input=LifecycleInput(
+            tenant=tenant, aggregate_id=aggregate_id, kind=kind, planner_version=PLANNER_VERSION
+        ),
         reuse=(
             WorkflowIDReusePolicy.ALLOW_DUPLICATE
             if kind in REUSABLE
             else WorkflowIDReusePolicy.REJECT_DUPLICATE
         ),
     )
+
+
+def episode_of(event: DomainEvent) -> str:
+    """A short, stable name for the run an event starts (a redelivery of it names the same one)."""
+    return hashlib.sha256(event.id.encode()).hexdigest()[:12]
 
 
 async def signal_with_start(

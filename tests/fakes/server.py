@@ -19,6 +19,9 @@ from starlette.responses import JSONResponse, Response
 
 # name -> (HTTP status, JSON body, headers); every fake fills its own table from the provider's docs.
 Answers = dict[str, tuple[int, Any, dict[str, str]]]
+# Answers after which the provider has the message: on time (`ok`), after the client gave up
+# (`accept_hang`), or behind a proxy that answered 502 (`accept_502`).
+ACCEPTED = frozenset({"ok", "accept_hang", "accept_502"})
 
 
 def free_port() -> int:
@@ -56,18 +59,27 @@ class FakeProvider:
         return queue.popleft() if queue else "ok"
 
     def sent(self) -> list[dict[str, Any]]:
-        """Requests that were accepted (answered `ok`)."""
-        return [r for r in self.requests if r.get("answer") == "ok"]
+        """Requests the provider took: what reached the recipient, however late we heard of it."""
+        return [r for r in self.requests if r.get("answer") in ACCEPTED]
 
     async def scripted(self, name: str) -> Response | None:
-        """The canned response for `name`, or None for `ok` (the fake builds that itself)."""
+        """The canned response for `name`, or None when the provider takes the message (the fake
+        builds that answer itself, then passes it through `accepted`)."""
         if name == "hang":
             await asyncio.sleep(self.hang_seconds)
             return None
-        if name == "ok":
+        if name in ACCEPTED:
             return None
         status, body, headers = self.answers[name]
         return JSONResponse(body, status_code=status, headers=headers)
+
+    async def accepted(self, name: str, response: Response) -> Response:
+        """The answer to a request the provider took: at once, too late, or as a proxy's 502."""
+        if name == "accept_hang":
+            await asyncio.sleep(self.hang_seconds)
+        elif name == "accept_502":
+            return Response("<html><body>502 Bad Gateway</body></html>", 502, media_type="text/html")
+        return response
 
     def app(self) -> Starlette:
         raise NotImplementedError

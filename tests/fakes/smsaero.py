@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from typing import Any, ClassVar
 
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ class FakeSmsAero(FakeProvider):
         super().__init__(**kwargs)
         self.credentials = base64.b64encode(f"{email}:{api_key}".encode()).decode()
         self._ids = itertools.count(5000)
+        self.messages: list[dict[str, Any]] = []
 
     async def send(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Basic {self.credentials}":
@@ -50,13 +52,33 @@ class FakeSmsAero(FakeProvider):
             "extendStatus": "queue",
             "channel": "FREE SIGN",
             "cost": 5.49,
-            "dateCreate": 1_719_119_523,
-            "dateSend": 1_719_119_523,
+            "dateCreate": int(time.time()),
+            "dateSend": int(time.time()),
         }
+        self.messages.insert(0, data)
+        return await self.accepted(answer, JSONResponse({"success": True, "data": data, "message": None}))
+
+    async def list(self, request: Request) -> Response:
+        """POST /sms/list {number?, text?, page?}: the history, newest first, keyed "0", "1", …"""
+        if request.headers.get("authorization") != f"Basic {self.credentials}":
+            return JSONResponse({"success": False, "data": None, "message": "Unauthorized"}, 401)
+        query = await request.json()
+        number, text = query.get("number"), query.get("text")
+        found = [
+            m for m in self.messages
+            if (not number or str(number) == m["number"]) and (not text or text == m["text"])
+        ]  # fmt: skip
+        data: dict[str, Any] = {str(n): m for n, m in enumerate(found[:30])}
+        data |= {"links": {"self": "/v2/sms/list?page=1"}, "totalCount": str(len(found))}
         return JSONResponse({"success": True, "data": data, "message": None})
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/sms/send", self.send, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/sms/send", self.send, methods=["POST"]),
+                Route("/sms/list", self.list, methods=["POST"]),
+            ]
+        )
 
 
 def delivery_report(message_id: str, status: int) -> dict[str, Any]:

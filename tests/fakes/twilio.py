@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import itertools
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, ClassVar
 
 from starlette.applications import Starlette
@@ -44,6 +46,8 @@ class FakeTwilio(FakeProvider):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._ids = itertools.count(1)
+        # Messages Twilio took, newest first, as its Messages list returns them.
+        self.messages: list[dict[str, Any]] = []
 
     async def create(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Basic {self.credentials}":
@@ -59,13 +63,28 @@ class FakeTwilio(FakeProvider):
         body = {
             "sid": sid, "status": "queued", "to": to, "from": form.get("From"), "body": form.get("Body"),
             "num_segments": "1", "error_code": None, "error_message": None, "price": None,
+            "date_created": format_datetime(datetime.now(UTC), usegmt=True),
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }  # fmt: skip
-        return JSONResponse(body, 201)
+        self.messages.insert(0, body)
+        return await self.accepted(answer, JSONResponse(body, 201))
+
+    async def list(self, request: Request) -> Response:
+        """GET Messages.json: filtered by To and DateSent>= (a date), newest first, one page."""
+        if request.headers.get("authorization") != f"Basic {self.credentials}":
+            return JSONResponse(_error(401, 20003, "Authenticate")[1], 401)
+        to, since = request.query_params.get("To"), request.query_params.get("DateSent>")
+        found = [
+            m for m in self.messages
+            if (to is None or m["to"] == to)
+            and (since is None or parsedate_to_datetime(m["date_created"]).date().isoformat() >= since)
+        ]  # fmt: skip
+        return JSONResponse({"messages": found[: int(request.query_params.get("PageSize", 50))]})
 
     def app(self) -> Starlette:
+        path = "/2010-04-01/Accounts/{sid}/Messages.json"
         return Starlette(
-            routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create, methods=["POST"])]
+            routes=[Route(path, self.create, methods=["POST"]), Route(path, self.list, methods=["GET"])]
         )
 
 
