@@ -50,6 +50,8 @@ def create_app(
             inline=settings.relay_inline,
             concurrency=settings.relay_concurrency,
             task_timeout=timedelta(seconds=settings.workflow_task_timeout),
+            lease=timedelta(seconds=settings.relay_lease),
+            max_refusals=settings.relay_max_refusals,
         )
         sweeping = asyncio.create_task(app.state.relay.run())
         yield

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 
@@ -15,7 +16,7 @@ from api.problems import FieldError, Problem
 from api.relay import Accepted, Relay
 from domain.contacts import Contact
 from domain.events import DomainEvent
-from store import EventStatus, InboundEventKey
+from store import DeadEvent, EventStatus, InboundEventKey
 from workflows.routes import STORE_ONLY, Route, route
 
 router = APIRouter()
@@ -74,7 +75,9 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         for e, r, o in zip(events, routes, outgoing, strict=True)
     ]
     # Committed here, with the contacts the events carry: from now on the event cannot be lost.
-    seen = await store.claim_events(tenant, keys, _contacts(events))
+    relay: Relay = request.app.state.relay
+    lease = relay.lease(tenant)
+    seen = await store.claim_events(tenant, keys, _contacts(events), lease=lease)
     duplicates, claimed, to_deliver = [], [], []
     for event, target, domain_event in zip(events, routes, outgoing, strict=True):
         key = (event.envelope.source, event.envelope.id)
@@ -84,8 +87,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         claimed.append(key)
         if target is not None and domain_event is not None:
             to_deliver.append(Accepted(tenant, target, domain_event))
-    relay: Relay = request.app.state.relay
-    ignored = await relay.deliver(to_deliver)
+    ignored = await relay.deliver(to_deliver, leased=True) if lease is not None else set()
     EVENTS.labels("accepted").inc(len(claimed))
     EVENTS.labels("duplicate").inc(len(duplicates))
     return JSONResponse(
@@ -121,3 +123,11 @@ def _domain_event(tenant: str, event: ParsedEvent, now: datetime) -> DomainEvent
         received_at=now,
         data=event.data.model_dump(mode="json", exclude_unset=True),
     )
+
+
+@router.get("/v1/events/dead")
+async def dead_events(
+    tenant: Tenant, store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, list[DeadEvent]]:
+    """Events Temporal refused too often (api/relay.py), newest first: what, why, how many tries."""
+    return {"dead": await store.dead_events(tenant, limit)}

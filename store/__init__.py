@@ -4,12 +4,14 @@ from store.db import Store
 from store.engine import async_url, sync_url
 from store.errors import StoreError, TenantExists, UnknownDelivery, UnknownTenant
 from store.migrate import migrate
-from store.records import DeliveryAttempt, EventStatus, InboundEventKey, PendingEvent
+from store.records import DeadEvent, DeliveryAttempt, EventStatus, InboundEventKey, Lease, PendingEvent
 
 __all__ = [
+    "DeadEvent",
     "DeliveryAttempt",
     "EventStatus",
     "InboundEventKey",
+    "Lease",
     "PendingEvent",
     "Store",
     "StoreError",

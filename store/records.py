@@ -20,6 +20,8 @@ class EventStatus(StrEnum):
     RECEIVED = "received"
     ROUTED = "routed"
     IGNORED = "ignored"
+    # Temporal refused it too many times: kept, with the reason, for staff (GET /v1/events/dead).
+    DEAD = "dead"
 
 
 class InboundEventKey(BaseModel):
@@ -45,6 +47,27 @@ class PendingEvent(BaseModel):
     event_id: str
     workflow_id: str
     payload: dict[str, Any]
+    attempts: int = 0
+
+
+class Lease(BaseModel):
+    """Which relay holds outbox events, and until when: no other process delivers them meanwhile."""
+
+    owner: str
+    until: datetime
+
+
+class DeadEvent(BaseModel):
+    """An event Temporal refused too many times, as staff see it."""
+
+    id: str
+    source: str
+    type: str
+    subject: str | None = None
+    workflow_id: str | None = None
+    reason: str | None = None
+    attempts: int
+    received_at: datetime
 
 
 class DeliveryAttempt(BaseModel):

@@ -114,6 +114,12 @@ class InboundEventRow(Base):
     routed_at: Mapped[datetime | None]
     # The event as its workflow receives it, kept until the relay has delivered it.
     payload: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    # The relay holding it (api/relay.py), until when; another API process takes it after that.
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    # Times Temporal refused it and why, last; past the limit it is `dead` (GET /v1/events/dead).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryRow(Base):

@@ -234,11 +234,12 @@ async def test_past_its_memory_bound_the_relay_leaves_events_in_the_store_and_sw
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(relay_module, "MAX_BACKLOG", 2)
+    monkeypatch.setattr(relay_module, "TENANT_BACKLOG", 2)
     gate = Gate(dev_env.client.service_client.config.target_host)
     await gate.open()
     temporal = await Client.connect(f"127.0.0.1:{gate.listen_port}", data_converter=pydantic_data_converter)
     await gate.shut()
-    relay = Relay(temporal, task_queue, store, inline=0, concurrency=4, sweep_every=0.2, grace=timedelta(0))
+    relay = Relay(temporal, task_queue, store, inline=0, concurrency=4, sweep_every=0.2)
     starts_at = datetime.now(UTC) + timedelta(days=2)
     accepted = [confirmed(f"m-{n}", appointment(f"{appointment_id}-{n}", starts_at)) for n in range(5)]
     await store.claim_events("demo", [one.outbox_row() for one in accepted])
@@ -267,6 +268,7 @@ async def test_a_workflow_whose_events_keep_failing_does_not_hold_up_the_others(
     refused = appointment(f"{appointment_id}-big", starts_at) | {"notes": "x" * 2_500_000}
     fine = appointment(f"{appointment_id}-ok", starts_at)
     accepted = [confirmed("p-0", refused), confirmed("p-1", fine)]
+    await store.claim_events("demo", [one.outbox_row() for one in accepted])
 
     await relay.deliver(accepted)
 
