@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.auth import StoreDep
 from api.problems import Problem
@@ -24,6 +26,7 @@ from domain.deliveries import DeliveryStatus
 from domain.events import EVENT_DATA, DomainEvent
 from domain.routing import WHATSAPP_WINDOW
 from store import EventStatus, Store
+from workflows.inputs import DeliveryFailed
 from workflows.routes import route
 
 router = APIRouter(prefix="/v1/inbound")
@@ -173,8 +176,8 @@ async def whatsapp_update(request: Request, store: StoreDep) -> Response:
                 errors = status.get("errors") or []
                 detail = f"{errors[0].get('code')}: {errors[0].get('title', '')}" if errors else None
                 at = datetime.fromtimestamp(int(status.get("timestamp", 0)), UTC)
-                await store.record_status(
-                    "whatsapp", status["id"], DeliveryStatus(reported), detail=detail, at=at
+                await _record_status(
+                    request, store, "whatsapp", status["id"], DeliveryStatus(reported), detail=detail, at=at
                 )
             for message in value.get("messages", []):
                 # Every message from the person opens (or extends) the 24-hour free-text window.
@@ -186,14 +189,47 @@ async def whatsapp_update(request: Request, store: StoreDep) -> Response:
     return JSONResponse({"ok": True})
 
 
+async def _record_status(
+    request: Request,
+    store: Store,
+    provider: str,
+    provider_message_id: str,
+    reported: DeliveryStatus,
+    *,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record a provider's status; a `failed` after `sent` goes to the message's lifecycle, which
+    sends it on the next channel or tells staff (the `delivery_failed` signal)."""
+    delivery = await store.record_status(provider, provider_message_id, reported, detail=detail, at=at)
+    if delivery is None or reported != DeliveryStatus.FAILED or delivery.status != DeliveryStatus.FAILED:
+        return
+    temporal: Client | None = getattr(request.app.state, "temporal", None)
+    if temporal is None or delivery.channel is None:
+        return
+    notice = DeliveryFailed(
+        step=delivery.step,
+        channel=delivery.channel,
+        delivery_id=delivery.id,
+        reason=f"{provider}: {detail or 'failed'}",
+    )
+    try:
+        await temporal.get_workflow_handle(delivery.workflow_id).signal("delivery_failed", notice)
+    except RPCError as exc:
+        # The lifecycle has ended: the failure stays visible in the delivery log and staff's queue.
+        log.warning("delivery %s failed after its lifecycle ended: %s", delivery.id, exc.message)
+
+
 @router.post("/twilio")
 async def twilio_status(request: Request, store: StoreDep) -> Response:
     config = channels_config(request)
     form = {key: str(value) for key, value in (await request.form()).items()}
-    # Twilio signs the URL it called: ours as the public sees it, not as the proxy forwarded it.
+    # Twilio signs the whole URL it called, query string included: ours as the public sees it, not
+    # as the proxy forwarded it.
     url = str(request.url)
     if config.public_base_url:
-        url = f"{config.public_base_url.rstrip('/')}{request.url.path}"
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = f"{config.public_base_url.rstrip('/')}{request.url.path}{query}"
     token = config.twilio_auth_token
     if token is None or not twilio.valid_signature(
         token.get_secret_value(), url, form, request.headers.get("x-twilio-signature")
@@ -202,7 +238,9 @@ async def twilio_status(request: Request, store: StoreDep) -> Response:
     reported = TWILIO_STATUS.get(form.get("MessageStatus", ""))
     if reported is not None and form.get("MessageSid"):
         detail = f"error {form['ErrorCode']}" if form.get("ErrorCode") else None
-        await store.record_status("twilio", form["MessageSid"], DeliveryStatus(reported), detail=detail)
+        await _record_status(
+            request, store, "twilio", form["MessageSid"], DeliveryStatus(reported), detail=detail
+        )
     return Response(status_code=204)
 
 
@@ -220,5 +258,7 @@ async def smsaero_status(request: Request, store: StoreDep) -> Response:
     reported = SMSAERO_STATUS.get(int(report.get("status", -1)))
     if reported is not None and report.get("id") is not None:
         detail = str(report.get("extendStatus") or "") or None
-        await store.record_status("smsaero", str(report["id"]), DeliveryStatus(reported), detail=detail)
+        await _record_status(
+            request, store, "smsaero", str(report["id"]), DeliveryStatus(reported), detail=detail
+        )
     return JSONResponse({"success": True})

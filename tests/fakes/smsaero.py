@@ -17,6 +17,7 @@ from tests.fakes.server import Answers, FakeProvider
 
 class FakeSmsAero(FakeProvider):
     answers: ClassVar[Answers] = {
+        "unavailable": (503, {"success": False, "message": "Service Unavailable"}, {}),
         "bad_number": (
             400,
             {"success": False, "data": None, "message": "Validation error: invalid number"},

@@ -51,7 +51,7 @@ class FakeTelegram(FakeProvider):
             "chat": {"id": int(chat_id), "type": "private"},
             "text": payload.get("text", ""),
         }
-        return JSONResponse({"ok": True, "result": message})
+        return await self.accepted(answer, JSONResponse({"ok": True, "result": message}))
 
     async def answer_callback(self, request: Request) -> Response:
         self.requests.append({"method": "answerCallbackQuery", "payload": await request.json()})

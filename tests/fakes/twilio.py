@@ -32,6 +32,7 @@ def _error(
 
 class FakeTwilio(FakeProvider):
     answers: ClassVar[Answers] = {
+        "unavailable": _error(503, 20503, "Service Unavailable"),
         "invalid_number": _error(400, 21211, "The 'To' number is not a valid phone number."),
         "unsubscribed": _error(400, 21610, "Attempt to send to unsubscribed recipient"),
         "not_mobile": _error(400, 21614, "'To' number is not a valid mobile number"),
