@@ -73,11 +73,14 @@ def migrate_database(settings: Settings) -> None:
 
 
 async def _ensure_demo_tenant(settings: Settings) -> None:
+    """The demo tenant in development, created once (a start never resets its key); none in production."""
     from store import Store
 
+    if settings.production:
+        return
     db = Store(settings.database_url)
     try:
-        await db.ensure_tenant("demo", "Demo clinic", settings.demo_api_key)
+        await db.ensure_tenant("demo", "Demo clinic", settings.demo_api_key, replace=False)
     finally:
         await db.close()
 
@@ -141,6 +144,12 @@ def banner(settings: Settings, api: str, local_temporal: bool) -> str:
     temporal = f"external cluster at {settings.temporal_address}"
     if local_temporal:
         temporal = f"UI at http://127.0.0.1:{settings.temporal_ui_port}"
+    if settings.production:
+        return (
+            f"\nnudgeflow is running in production (Ctrl-C stops it)\n"
+            f"  API:          {api}\n  Temporal:     {temporal}\n"
+            f"  tenants:      .venv/bin/python cli.py create-tenant <id> --name <name>\n"
+        )
     return (
         f"\nnudgeflow is running (Ctrl-C stops it)\n"
         f"  API:          {api}\n  API docs:     {api}/docs\n  Temporal:     {temporal}\n"
@@ -208,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     settings = get_settings()
     if args.command == "run":
+        settings.check_production()  # before anything starts: no production stack without its secrets
         return run(settings)
     migrate_database(settings)
     if args.command == "create-tenant":

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
+import logs
 from api import events, health, inbound, resources, staff, timeline
 from api.problems import STORE_OUTAGES, FieldError, Problem, problem_handler, store_unavailable
 from api.relay import Relay
@@ -35,14 +36,19 @@ def create_app(
     settings: Settings | None = None, store: Store | None = None, temporal: Client | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
+    settings.check_production()  # no production process without its secrets
+    logs.quiet_libraries()
+    logs.strip_access_queries()  # SMS Aero's callback secret rides in the query string
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         app.state.store = store or Store(settings.database_url)
         app.state.temporal = temporal or await connect(settings)
-        await app.state.store.ensure_tenant("demo", "Demo clinic", settings.demo_api_key)
-        await staff.ensure_demo_staff(app.state.store)
+        if not settings.production:
+            # Development only, created once: never reset to the known values at a start.
+            await app.state.store.ensure_tenant("demo", "Demo clinic", settings.demo_api_key, replace=False)
+            await staff.ensure_demo_staff(app.state.store, settings)
         app.state.relay = Relay(
             app.state.temporal,
             settings.task_queue,

@@ -277,6 +277,10 @@ class StaffUserRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sign-in throttling and sign-out everywhere (store/staff.py).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AcknowledgementRow(Base):

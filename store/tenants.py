@@ -20,9 +20,15 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-async def ensure_tenant(session: AsyncSession, tenant_id: str, name: str, api_key: str) -> None:
+async def ensure_tenant(
+    session: AsyncSession, tenant_id: str, name: str, api_key: str, *, replace: bool = True
+) -> None:
+    """Create the tenant; `replace`: or give the stored one this name and key (else it stays as is)."""
     values = {"name": name, "api_key_hash": hash_api_key(api_key)}
     insert = insert_for(session, TenantRow).values(id=tenant_id, created_at=utcnow(), **values)
+    if not replace:
+        await session.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
+        return
     await session.execute(insert.on_conflict_do_update(index_elements=["id"], set_=values))
 
 

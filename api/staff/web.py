@@ -85,7 +85,8 @@ def get_renderer(request: Request) -> TemplateRenderer:
 async def current_user(request: Request) -> StaffUser:
     user_id = request.session.get("user_id")
     user = await get_store(request).get_staff(int(user_id)) if isinstance(user_id, int) else None
-    if user is None:
+    # A session from before the user's last sign-out carries an old generation: it is over.
+    if user is None or request.session.get("generation", 0) != user.session_generation:
         raise NotSignedIn
     return user
 
