@@ -296,3 +296,17 @@ class AcknowledgementRow(Base):
     by: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class SettingsChangeRow(Base):
+    """A change of a tenant's settings: who, when, and the whole document before and after."""
+
+    __tablename__ = "settings_changes"
+    __table_args__ = (Index("ix_settings_changes_tenant_at", "tenant", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    by: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    before: Mapped[dict[str, Any]]
+    after: Mapped[dict[str, Any]]
