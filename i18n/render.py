@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from domain.contacts import check_timezone
 from i18n.filters import LOCALE_VAR, TZ_VAR
 from i18n.locales import language_of, locale_chain, normalize_tag
-from i18n.sandbox import describe, error_line, make_environment
+from i18n.sandbox import RenderBudget, describe, error_line, make_environment, render_within, spending
 
 TEMPLATES_ROOT = Path(__file__).resolve().parent.parent / "message_templates"
 DEFAULT_VARIANT = "default"
@@ -94,8 +94,10 @@ class _File:
 class TemplateRenderer:
     """Renders `message_templates/<key>/<locale>.toml`; each field compiles once per file version."""
 
-    def __init__(self, root: Path = TEMPLATES_ROOT) -> None:
+    def __init__(self, root: Path = TEMPLATES_ROOT, budget: RenderBudget | None = None) -> None:
         self.root = root
+        # One message, all its fields and any fallback, within this budget (i18n/sandbox.py).
+        self.budget = budget or RenderBudget()
         self.compile_count = 0
         self._text_env = make_environment(autoescape=False)
         self._html_env = make_environment(autoescape=True)
@@ -127,7 +129,24 @@ class TemplateRenderer:
         default_locale: str = "en",
         overrides: Sequence[TemplateOverride] = (),
     ) -> RenderedMessage:
-        """The whole message; `overrides` (the tenant's published variants) win over the files."""
+        """The whole message; `overrides` (the tenant's published variants) win over the files.
+
+        Within the renderer's budget: a template that runs too long or builds too much text raises
+        TemplateRenderError (its `version_id` says whether the file default can stand in).
+        """
+        with spending(self.budget):
+            return self._render(key, locale, channel, context, timezone, default_locale, overrides)
+
+    def _render(
+        self,
+        key: str,
+        locale: str,
+        channel: str,
+        context: Mapping[str, Any],
+        timezone: str,
+        default_locale: str,
+        overrides: Sequence[TemplateOverride],
+    ) -> RenderedMessage:
         if not _KEY.match(key):
             raise TemplateNotFound(f"not a template key: {key!r}")
         check_timezone(timezone)
@@ -238,7 +257,7 @@ class TemplateRenderer:
                 template = env.template_class.from_code(env, code, env.make_globals(None))
                 loaded.compiled[(variant, name)] = template
                 self.compile_count += 1
-            text = template.render(values).strip()
+            text = render_within(template, values).strip()
         except Exception as exc:
             raise TemplateRenderError(
                 f"{name}: {describe(exc)}",
@@ -249,7 +268,7 @@ class TemplateRenderer:
                 version_id=loaded.version_id,
             ) from exc
         leftover = next((mark for mark in _LEFTOVERS if mark in text), None)
-        if leftover:
+        if leftover and _from_template(leftover, template, values):
             raise TemplateRenderError(
                 f"{name}: output still contains {leftover!r}",
                 template=key,
@@ -258,6 +277,28 @@ class TemplateRenderer:
                 version_id=loaded.version_id,
             )
         return text
+
+
+def _from_template(mark: str, template: Template, values: Mapping[str, Any]) -> bool:
+    """Whether a marker in the output is the template's own text, half-rendered, not a value's:
+    a patient named "{{ Anna }}" is data and goes out as written."""
+    try:
+        return mark in render_within(template, _defused(values))
+    except Exception:
+        return True
+
+
+def _defused(value: Any) -> Any:
+    """The values with every template marker taken out of their text, to tell data from template."""
+    if isinstance(value, str):
+        for mark in _LEFTOVERS:
+            value = value.replace(mark, "")
+        return value
+    if isinstance(value, Mapping):
+        return {key: _defused(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_defused(item) for item in value]
+    return value
 
 
 def _table_problem(table: Any) -> str | None:

@@ -20,7 +20,7 @@ from i18n.render import (
     TemplateRenderError,
 )
 from i18n.samples import sample_context
-from i18n.sandbox import make_environment
+from i18n.sandbox import BudgetExceeded, make_environment
 
 PREVIEW_ZONES = {"ru": "Europe/Moscow", "de": "Europe/Berlin", "en": "Europe/London"}
 WHATSAPP_BODY_LIMIT = 1024  # characters in an approved template's body
@@ -41,6 +41,8 @@ class VariantCheck(BaseModel):
     preview: RenderedMessage | None = None
     sms: dict[str, Any] | None = None  # domain.sms.SmsCount as a dict, plus `left_in_segment`
     whatsapp_parameters: int | None = None
+    # The draft ran past the renderer's budget (time or size): the editor answers 422.
+    over_budget: bool = False
 
     @property
     def errors(self) -> list[Finding]:
@@ -139,6 +141,7 @@ def check_variant(
         )
     except TemplateRenderError as exc:
         check.findings.append(Finding(field=exc.variant, line=exc.line, message=exc.message))
+        check.over_budget = isinstance(exc.__cause__, BudgetExceeded)
         return check
     except TemplateNotFound as exc:
         check.findings.append(Finding(field="-", message=str(exc)))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -18,12 +21,37 @@ from api.staff.catalog import (
 )
 from api.staff.template_guide import GUIDE, LIFECYCLES
 from api.staff.web import Csrf, CurrentUser, get_renderer, get_store, gettext, page, require, require_role
-from i18n.validation import VariantCheck, check_variant
+from i18n import TemplateRenderer
+from i18n.render import TemplateOverride
+from i18n.validation import Finding, VariantCheck, check_variant
 from store.staff import Role, StaffUser
 from store.templates import UnknownTemplateVersion, diff
 
 router = APIRouter(prefix="/staff")
 Publisher = Annotated[StaffUser, require(Role.PUBLISHER)]
+# Drafts render in worker threads, two at a time, never on the event loop: a draft that runs long
+# stops itself at the renderer's budget (i18n/sandbox.py), and the page stops waiting a second after.
+_checking = anyio.CapacityLimiter(2)
+GRACE_S = 1.0
+
+
+async def check_off_loop(
+    renderer: TemplateRenderer,
+    key: str,
+    locale: str,
+    channel: str,
+    fields: dict[str, Any],
+    published: Sequence[TemplateOverride],
+    **preview: str,
+) -> VariantCheck:
+    """check_variant in a worker thread; a draft still running past its budget is a finding."""
+    run = functools.partial(
+        check_variant, renderer, key, locale, channel, fields, published=published, **preview
+    )
+    with anyio.move_on_after(renderer.budget.seconds + GRACE_S):
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=_checking)
+    message = f"not allowed in a template: rendering took longer than {renderer.budget.seconds:g} s"
+    return VariantCheck(findings=[Finding(field="body", message=message)], over_budget=True)
 
 
 @router.get("/templates", response_class=HTMLResponse)
@@ -122,7 +150,7 @@ async def save(
         require_role(user, Role.PUBLISHER)
     fields = fields_from_form(form)
     published = as_overrides(await store.published_templates(user.tenant, key))
-    check = check_variant(renderer, key, locale, channel, fields, published=published)
+    check = await check_off_loop(renderer, key, locale, channel, fields, published)
     if check.errors:
         return await _editor(request, user, key, locale, channel, fields, check, status_code=422)
     history = await store.template_history(user.tenant, key, locale, channel)
@@ -146,17 +174,18 @@ async def preview(request: Request, user: CurrentUser) -> HTMLResponse:
     preview_channel = str(form.get("preview_channel") or channel)
     if preview_channel not in CHANNELS:
         preview_channel = channel
-    check = check_variant(
+    check = await check_off_loop(
         renderer,
         key,
         locale,
         channel,
         fields_from_form(form),
-        published=as_overrides(await store.published_templates(user.tenant, key)),
+        as_overrides(await store.published_templates(user.tenant, key)),
         preview_locale=preview_locale,
         preview_channel=preview_channel,
     )
-    return page(request, "preview.html", user, check=check)
+    # A draft over its budget is refused outright (422), the reason shown in the preview pane.
+    return page(request, "preview.html", user, status_code=422 if check.over_budget else 200, check=check)
 
 
 @router.get("/templates/{key}/{locale}/{channel}/history", response_class=HTMLResponse)
