@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.appointments import at, confirmed, duplicate_sends, sent
@@ -103,7 +103,9 @@ async def all_sent(stack: Stack, count: int) -> bool:
     return len(await sent(stack.store, "reminder")) >= count
 
 
-async def start_waiting(stack: Stack, envelope: dict[str, Any], settings: TenantSettings) -> None:
+async def start_waiting(
+    stack: Stack, envelope: dict[str, Any], settings: TenantSettings, task_timeout: timedelta | None = None
+) -> None:
     """Start an appointment's lifecycle confirmed a while ago, its confirmation sent."""
     event = DomainEvent(
         id=envelope["id"],
@@ -119,7 +121,9 @@ async def start_waiting(stack: Stack, envelope: dict[str, Any], settings: Tenant
     carried = {"events": [event.model_dump()], "settings": settings.model_dump()}
     carried["done"] = {"confirmed": {"at": event.received_at, "status": "sent"}}
     start = type(target.input).model_validate({**target.input.model_dump(), **carried})
-    await stack.client.start_workflow(target.run, start, id=target.workflow_id, task_queue=stack.task_queue)
+    await stack.client.start_workflow(
+        target.run, start, id=target.workflow_id, task_queue=stack.task_queue, task_timeout=task_timeout
+    )
 
 
 def with_unsent(lateness: dict[str, float], due: dict[str, float]) -> list[float]:
