@@ -32,6 +32,7 @@ async def add_delivery(
     cost: float | None = 0.05,
     reason: str | None = None,
     callbacks: tuple[str, ...] = (),
+    sent_at: datetime | None = None,
     **fields: Any,
 ) -> int:
     """One message with an attempt (unless planned) and the given provider callbacks; its id."""
@@ -56,7 +57,7 @@ async def add_delivery(
             reason=reason,
             provider_message_id=f"pm-{n}" if status != "planned" else None,
             cost=cost,
-            sent_at=at if status in ("sent", "delivered", "read") else None,
+            sent_at=sent_at or (at if status in ("sent", "delivered", "read") else None),
             created_at=at,
             updated_at=at,
             **fields,
