@@ -181,7 +181,14 @@ async def take_events(
         .values(leased_by=lease.owner, lease_until=lease.until)
         .returning(row.id, row.tenant, row.source, row.event_id, row.workflow_id, row.payload, row.attempts)
     )
-    return [_pending(found) for found in sorted(taken, key=lambda found: found.id)]
+    rows = list(taken)
+    # In turn order again (RETURNING keeps none): fresh workflows first, each one's events in order.
+    refused: dict[tuple[str, str], int] = {}
+    for found in rows:
+        lifecycle_key = (found.tenant, found.workflow_id)
+        refused[lifecycle_key] = max(refused.get(lifecycle_key, 0), found.attempts)
+    rows.sort(key=lambda found: (refused[(found.tenant, found.workflow_id)], found.id))
+    return [_pending(found) for found in rows]
 
 
 async def lease_events(
