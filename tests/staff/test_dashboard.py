@@ -77,14 +77,7 @@ async def test_the_dashboard_counts_messages_cost_rates_and_lateness(
     assert tile(html, "total") == "3" and tile(html, "total-cost") == "0.10"
     assert tile(html, "confirmation-rate") == "50 %" and tile(html, "attendance-rate") == "67 %"
     assert tile(html, "lateness") == "0.0 / 2.0 s"  # one reminder on time, one 2 s late
-    today = (
-        datetime.now(UTC)
-        .astimezone(
-            TenantSettings(timezone="Europe/Moscow").model_dump()
-            and __import__("zoneinfo").ZoneInfo("Europe/Moscow")
-        )
-        .strftime("%d.%m")
-    )
+    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow")).strftime("%d.%m")
     assert f"{today} · sms: 2" in bar_titles(html, "by-channel")
     assert f"{today} · failed: 1" in bar_titles(html, "by-status")
     assert bar_titles(html, "failures") == ["twilio: 1"]
