@@ -121,7 +121,8 @@ async def signal_with_start(
         try:
             await client.start_workflow(
                 target.run,
-                target.input,
+                # Used only if this event starts a run: the run's episode is named after it.
+                target.input.model_copy(update={"episode": episode_of(event)}),
                 id=target.workflow_id,
                 task_queue=task_queue,
                 start_signal="event",
