@@ -96,6 +96,16 @@ async def _create_staff(settings: Settings, email: str, tenant: str, role: str, 
         await db.close()
 
 
+async def _purge_payloads(settings: Settings, days: float) -> int:
+    from store import Store
+
+    db = Store(settings.database_url)
+    try:
+        return await db.purge_event_payloads(datetime.now(UTC) - timedelta(days=days))
+    finally:
+        await db.close()
+
+
 async def _create_tenant(settings: Settings, tenant_id: str, name: str) -> str:
     from store import Store
 
@@ -204,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run Temporal (dev server), the worker and the API in the foreground")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    purge = commands.add_parser(
+        "purge-payloads", help="forget the payloads of accepted events delivered more than --days ago"
+    )
+    purge.add_argument("--days", type=float, default=7.0)
     create = commands.add_parser("create-tenant", help="create a tenant and print its API key")
     create.add_argument("tenant_id")
     create.add_argument("--name", required=True)
@@ -220,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_production()  # before anything starts: no production stack without its secrets
         return run(settings)
     migrate_database(settings)
+    if args.command == "purge-payloads":
+        purged = asyncio.run(_purge_payloads(settings, args.days))
+        print(f"{purged} event payloads older than {args.days:g} days forgotten")
     if args.command == "create-tenant":
         key = asyncio.run(_create_tenant(settings, args.tenant_id, args.name))
         print(f"tenant {args.tenant_id} created; its API key (shown only this once): {key}")

@@ -102,6 +102,10 @@ class Store:
         async with self._sessions() as session:
             return await _events.pending_events(session, received_before, limit)
 
+    async def purge_event_payloads(self, settled_before: datetime) -> int:
+        async with self._sessions.begin() as session:
+            return await _events.purge_payloads(session, settled_before)
+
     # The relay's leases and dead letters (store/events.py)
 
     async def take_events(

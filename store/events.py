@@ -288,3 +288,22 @@ async def dead_events(session: AsyncSession, tenant: str, limit: int) -> list[De
         )
         for dead in found
     ]
+
+
+async def purge_payloads(session: AsyncSession, settled_before: datetime) -> int:
+    """Forget the payloads of events settled (routed or ignored) before `settled_before`; how many.
+
+    The outbox needs an event's payload only until its workflow has it; after that it is personal
+    data (names, phones) kept for nothing. The row stays: it still dedupes a redelivered id.
+    Dead events keep theirs, for whoever looks into them.
+    """
+    result = await session.execute(
+        update(InboundEventRow)
+        .where(
+            InboundEventRow.status.in_([status.value for status in SETTLED]),
+            InboundEventRow.routed_at < settled_before,
+            InboundEventRow.payload.is_not(None),
+        )
+        .values(payload=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
