@@ -175,6 +175,8 @@ class Relay:
             return set()
         if not leased:
             events = await self._take(events)
+            if not events:
+                return set()
         if any(self._held[accepted.tenant] for accepted in events) or self._inline >= self._inline_limit:
             self._enqueue(events)
             return set()
