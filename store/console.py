@@ -158,7 +158,7 @@ def _spellings(text: str) -> set[str]:
     return {text, text.lower(), text.title(), text.capitalize()}
 
 
-async def _matching_contacts(session: AsyncSession, tenant: str, patient: str) -> list[str]:
+async def matching_contacts(session: AsyncSession, tenant: str, patient: str) -> list[str]:
     """Contact ids whose id is `patient`, whose name contains it, or whose phone has its digits."""
     name = ContactRow.data["name"].as_string()
     phone = ContactRow.data["phone"].as_string()
@@ -179,7 +179,7 @@ async def search_deliveries(session: AsyncSession, tenant: str, wanted: LogFilte
     """Newest first, at most `limit` rows (plus one more, so the caller knows a next page exists)."""
     query = entries_query(tenant)
     if wanted.patient:
-        ids = await _matching_contacts(session, tenant, wanted.patient.strip())
+        ids = await matching_contacts(session, tenant, wanted.patient.strip())
         query = query.where(DeliveryRow.contact_id.in_([*ids, wanted.patient.strip()]))
     if wanted.contact_id:
         query = query.where(DeliveryRow.contact_id == wanted.contact_id)

@@ -11,7 +11,17 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.staff import admin, auth, dashboard, deliveries, editor, queues, tenant_settings, timelines
+from api.staff import (
+    admin,
+    auth,
+    contacts,
+    dashboard,
+    deliveries,
+    editor,
+    queues,
+    tenant_settings,
+    timelines,
+)
 from api.staff.auth import LoginThrottle
 from api.staff.web import HERE, NotSignedIn
 from config import Settings
@@ -43,7 +53,7 @@ def mount(app: FastAPI, renderer: TemplateRenderer | None = None) -> None:
     app.state.staff_renderer = renderer or TemplateRenderer()
     app.add_exception_handler(NotSignedIn, _to_login)
     app.mount("/staff/static", StaticFiles(directory=HERE / "static"), name="staff-static")
-    for module in (auth, editor, admin, dashboard, deliveries, timelines, queues, tenant_settings):
+    for module in (auth, editor, admin, dashboard, deliveries, timelines, queues, contacts, tenant_settings):
         app.include_router(module.router)
 
 

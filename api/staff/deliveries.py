@@ -114,13 +114,3 @@ async def message(request: Request, user: CurrentUser, delivery_id: int) -> HTML
         return page(request, "message.html", user, status_code=404, message=f"no delivery {delivery_id}")
     clock = await clinic_clock(get_store(request), user.tenant)
     return page(request, "delivery.html", user, detail=detail, m=detail.entry, clock=clock)
-
-
-@router.get("/contacts/{contact_id}", response_class=HTMLResponse)
-async def contact(request: Request, user: CurrentUser, contact_id: str) -> HTMLResponse:
-    card = await console(request).contact_card(user.tenant, contact_id)
-    if card is None:
-        return page(request, "message.html", user, status_code=404, message=f"no contact {contact_id!r}")
-    recent = await console(request).search_deliveries(user.tenant, LogFilter(contact_id=contact_id, limit=20))
-    clock = await clinic_clock(get_store(request), user.tenant)
-    return page(request, "contact.html", user, card=card, recent=recent[:20], clock=clock)
