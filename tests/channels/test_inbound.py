@@ -15,6 +15,7 @@ from api.app import create_app
 from channels import replies
 from config import Settings
 from domain.contacts import Contact
+from domain.settings import TenantSettings
 from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
@@ -169,3 +170,55 @@ async def test_sms_delivery_reports_update_the_log(desk: Desk, fakes: Fakes) -> 
     }
     assert after["smsaero"].status == "delivered"
     assert after["twilio"].status == "failed" and "30006" in str(after["twilio"].reason)
+
+
+async def _undelivered(desk: Desk, fakes: Fakes, sid: str) -> None:
+    url = "http://nudgeflow/v1/inbound/twilio"
+    form, signature = twilio.status_callback(url, sid, "undelivered", fakes.twilio.auth_token, "30006")
+    assert (await desk.api.post("/v1/inbound/twilio", data=form, headers=signature)).status_code == 204
+
+
+async def test_a_failed_callback_after_sent_sends_the_message_on_the_next_channel(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given a patient reached by SMS first, with an email address too
+    address = f"late-{next(_n)}@patients.example"
+    anna = patient(id="cb-1", phone="+447700900811", email=address, preferred_channels=["sms"])
+    starts_at = await local_day(desk.clinic, 3, time(14, 0))
+    await desk.clinic.post("appointment.confirmed", appointment("i-7", starts_at, patient=anna))
+    [sms] = await desk.clinic.deliveries("i-7")
+    assert sms.channel == "sms" and sms.status == "sent"
+    # When Twilio reports later that the SMS never arrived
+    await _undelivered(desk, fakes, str(sms.provider_message_id))
+    await desk.clinic.settle("i-7")
+    # Then the confirmation goes by email, once; the SMS row keeps its failure
+    rows = {row.step: row for row in await desk.clinic.deliveries("i-7")}
+    assert rows[sms.step].status == "failed"
+    assert rows[f"{sms.step}/after-sms"].channel == "email" and rows[f"{sms.step}/after-sms"].status == "sent"
+    assert len([m for m in fakes.smtp.messages if m["To"] == address]) == 1
+    # And a repeated callback changes nothing
+    await _undelivered(desk, fakes, str(sms.provider_message_id))
+    await desk.clinic.settle("i-7")
+    assert len([m for m in fakes.smtp.messages if m["To"] == address]) == 1
+
+
+async def test_a_failed_callback_with_no_channel_left_tells_staff(desk: Desk, fakes: Fakes) -> None:
+    staff_chat = str(780000 + next(_n))
+    admin = Contact(
+        id="admin-1", name="Админ", locale="ru", timezone="Europe/Moscow", telegram_chat_id=staff_chat
+    )
+    await desk.clinic.store.put_settings(
+        desk.clinic.tenant, TenantSettings(timezone="Europe/Moscow", staff_recipients=[admin])
+    )
+    starts_at = await local_day(desk.clinic, 3, time(14, 0))
+    await desk.clinic.post(
+        "appointment.confirmed",
+        appointment("i-8", starts_at, patient=patient(id="cb-2", phone="+447700900822")),
+    )
+    [sms] = await desk.clinic.deliveries("i-8")
+    await _undelivered(desk, fakes, str(sms.provider_message_id))
+    await desk.clinic.settle("i-8")
+    rows = {row.step: row for row in await desk.clinic.deliveries("i-8")}
+    assert rows[f"{sms.step}/after-sms"].status == "skipped"
+    assert rows[f"{sms.step}/after-sms/failed/admin-1"].status == "sent"
+    assert len([r for r in fakes.telegram.sent() if r.get("chat_id") == staff_chat]) == 1
