@@ -14,7 +14,14 @@ from temporalio.client import Client
 
 import logs
 from api import events, health, inbound, resources, staff, timeline
-from api.problems import STORE_OUTAGES, FieldError, Problem, problem_handler, store_unavailable
+from api.problems import (
+    STORE_OUTAGES,
+    FieldError,
+    Problem,
+    internal_error,
+    problem_handler,
+    store_unavailable,
+)
 from api.relay import Relay
 from config import Settings, get_settings
 from store import Store
@@ -73,6 +80,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, invalid_request)
     for outage in STORE_OUTAGES:
         app.add_exception_handler(outage, store_unavailable)
+    app.add_exception_handler(Exception, internal_error)
     for module in (events, resources, timeline, health, inbound):
         app.include_router(module.router)
     staff.mount(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +16,7 @@ PROBLEM_TYPE = "https://nudgeflow.dev/problems/"
 # Seconds a client is asked to wait when the store is away: a restart or a failover takes this order.
 STORE_RETRY_AFTER = 5
 STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+SQLITE_OUTAGES = ("database is locked", "unable to open database file", "disk I/O error")
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,21 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The database refused, dropped or timed out a connection: a 503 to retry, not a 500 to report.
 
     Only connection-level errors come here (OperationalError, InterfaceError, the pool's timeout);
-    a constraint violation or a bad statement is a bug and stays a 500.
+    a constraint violation or a bad statement is a bug and stays a 500. SQLite reports its bugs as
+    OperationalError too ("no such table"): only a locked, unopenable or failing file is an outage.
     """
+    if isinstance(getattr(exc, "orig", None), sqlite3.Error) and not any(
+        sign in str(exc) for sign in SQLITE_OUTAGES
+    ):
+        raise exc  # a bug: internal_error answers it
     log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
     detail = "the database does not answer: retry the request later"
     return await problem_handler(
         request, Problem(503, "Store unavailable", detail, retry_after=STORE_RETRY_AFTER)
     )
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unforeseen: a 500 problem with no stack trace or SQL in it (the log has them)."""
+    detail = "the server failed on this request and logged why; retrying may not help"
+    return await problem_handler(request, Problem(500, "Internal error", detail))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from api.problems import STORE_OUTAGES
 from config import Settings
 from store import Store
@@ -133,3 +135,23 @@ async def test_a_postgresql_that_accepts_and_never_answers_fails_a_request_in_se
             await store.tenant_for_api_key("demo-key")
         await store.close()
     assert time.monotonic() - began < CONNECT_TIMEOUT_S + 3
+
+
+async def test_a_store_error_that_is_a_bug_is_a_500_problem_that_shows_no_sql(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
+    store = await make_store("sqlite", tmp_path)
+    app = create_app(Settings(task_queue=task_queue), store=store, temporal=dev_env.client)
+    try:
+        async with app.router.lifespan_context(app):
+            with sqlite3.connect(tmp_path / "nudgeflow.db") as database:
+                database.execute("DROP TABLE deliveries")  # SQLite calls this an OperationalError too
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://nudgeflow") as client:
+                answer = await client.get("/v1/deliveries", headers=STRUCTURED)
+        assert answer.status_code == 500
+        assert answer.headers["content-type"] == PROBLEM
+        assert "retry-after" not in answer.headers
+        assert "deliveries" not in answer.text and "SELECT" not in answer.text
+    finally:
+        await store.close()
