@@ -137,3 +137,20 @@ async def test_another_tenants_staff_never_sees_this_tenants_messages(
     for delivery in ids.values():
         assert (await browser.get(f"/staff/deliveries/{delivery}")).status_code == 404
     assert (await browser.get("/staff/contacts/p-anna")).status_code == 404
+
+
+async def test_every_console_page_speaks_russian(browser: httpx.AsyncClient, store: Store) -> None:
+    ids = await a_clinic(store)
+    await sign_in(browser, store)
+    for path, heading in (
+        ("/staff/dashboard", "Сводка"),
+        ("/staff/deliveries", "Журнал отправок"),
+        (f"/staff/deliveries/{ids['anna']}", "Текст, как он ушёл"),
+        ("/staff/timeline", "Хронология"),
+        ("/staff/queues", "Рабочие очереди"),
+        ("/staff/contacts", "Контакты"),
+        ("/staff/contacts/p-anna", "Недоступные адреса"),
+        ("/staff/settings", "Тихие часы"),
+    ):
+        answer = await browser.get(path, params={"lang": "ru"})
+        assert answer.status_code == 200 and heading in answer.text, path
