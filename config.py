@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     # Seconds a relay holds the events it took from the outbox before another API process may take
     # them (it renews the lease while it holds them): how long a crashed process's events wait.
     relay_lease: float = Field(60.0, ge=5, validation_alias=_env("NUDGEFLOW_RELAY_LEASE"))
-    # Largest request body `POST /v1/events` reads (413 beyond); each event also stays under 1 MiB,
-    # half of what Temporal takes in one payload.
+    # Largest request body `POST /v1/events` reads (413 beyond); each event in it also stays under
+    # 256 KiB (api/events.py MAX_EVENT_BYTES), whatever this says.
     max_body_bytes: int = Field(1024 * 1024, ge=1024, validation_alias=_env("NUDGEFLOW_MAX_BODY_BYTES"))
     # development: the demo tenant and admin, secrets generated once per install in the data dir.
     # production: no demo anything, and no start without every secret set (check_production).

@@ -21,9 +21,10 @@ from workflows.routes import STORE_ONLY, Route, route
 
 router = APIRouter()
 EVENTS = Counter("nudgeflow_events_total", "CloudEvents received", ["outcome"])
-# One event as its workflow receives it: half of Temporal's 2 MiB payload limit, with room for the
-# lifecycle's input beside it in the start request.
-MAX_EVENT_BYTES = 1024 * 1024
+# One event as its workflow receives it. Temporal refuses a payload over 2 MiB and warns past
+# 512 KiB, and a lifecycle keeps its events (in its history, across continue-as-new): real events
+# are a few KiB, so a quarter of a MiB leaves room for every one of them and stops the absurd.
+MAX_EVENT_BYTES = 256 * 1024
 
 
 def _contacts(events: list[ParsedEvent]) -> list[Contact]:
@@ -101,7 +102,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
 
 
 def _check_sizes(events: list[DomainEvent | None]) -> None:
-    """Under a body limit raised past 1 MiB, each event must still be one Temporal takes."""
+    """Each event of a large body must still be one a lifecycle can carry."""
     too_big = [
         FieldError(field=f"[{index}]", message=f"the event is over {MAX_EVENT_BYTES} bytes")
         for index, event in enumerate(events)

@@ -115,6 +115,17 @@ async def test_the_body_limit_is_a_setting(api: httpx.AsyncClient) -> None:
     assert (await api.post("/v1/events", headers=STRUCTURED, content=small)).status_code == 202
 
 
+async def test_one_event_too_big_for_a_lifecycle_is_413_naming_it(
+    api: httpx.AsyncClient, sqlite_store: Store
+) -> None:
+    # 360 KB of notes (strings of 9,000 characters) in a body under 1 MiB.
+    batch = [event(visit(), "small"), event(visit(), "fine"), event(visit(notes=["x" * 9000] * 40), "big")]
+    headers = {**KEY, "Content-Type": "application/cloudevents-batch+json"}
+    response = await api.post("/v1/events", headers=headers, json=batch)
+    assert refused_fields(response, 413) == ["[2]"]
+    assert await stored_events(sqlite_store) == 0
+
+
 async def test_json_nested_too_deep_is_refused_naming_the_field(api: httpx.AsyncClient) -> None:
     nested: Any = "bottom"
     for _ in range(40):
