@@ -203,7 +203,7 @@ class Relay:
         try:
             while True:
                 try:
-                    await self._sweep()
+                    await self.sweep()
                 except Exception:
                     log.exception("relay sweep failed; trying again in %.0f s", self._sweep_every)
                 await asyncio.sleep(self._sweep_every)
@@ -226,7 +226,8 @@ class Relay:
 
     # Taking events from the store
 
-    async def _sweep(self) -> None:
+    async def sweep(self) -> None:
+        """Renew the leases on what this relay holds, then take what nobody holds, as room allows."""
         await self._renew()
         room = MAX_BACKLOG - self.backlog
         if room <= 0:

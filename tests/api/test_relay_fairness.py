@@ -18,6 +18,8 @@ import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api import relay as relay_module
@@ -27,7 +29,7 @@ from config import Settings
 from domain.events import DomainEvent
 from store import Store
 from store.tables import InboundEventRow, utcnow
-from tests.api.test_relay import cloud_event, eventually, is_running, outbox_is_empty, signalled_ids
+from tests.api.test_relay import Gate, cloud_event, eventually, is_running, outbox_is_empty, signalled_ids
 from tests.factories import appointment
 from tests.store.backends import make_store
 
@@ -212,3 +214,54 @@ async def test_two_relays_sweeping_one_outbox_deliver_each_event_once(
             f"{aggregate}-e1",
             f"{aggregate}-e2",
         ]
+
+
+async def test_temporal_away_is_waited_out_not_counted_as_refusals(
+    dev_env: WorkflowEnvironment, sqlite_store: Store, task_queue: str
+) -> None:
+    gate = Gate(dev_env.client.service_client.config.target_host)
+    await gate.open()
+    temporal = await Client.connect(f"127.0.0.1:{gate.listen_port}", data_converter=pydantic_data_converter)
+    await gate.shut()
+    aggregate = f"away-{uuid.uuid4().hex[:8]}"
+    await store_rows(sqlite_store, [outbox_row("demo", "away-1", aggregate)])
+    # One refusal would kill it; Temporal being away fails every try for a while.
+    relay = Relay(
+        temporal, task_queue, sqlite_store, inline=0, concurrency=1, sweep_every=0.2, max_refusals=1
+    )
+    sweeping = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(2.5)  # tries at 0, 0.5, 1.5 s
+        await gate.open()
+        await running_within(dev_env, f"appointment:demo:{aggregate}", 30)
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+        await gate.shut()
+    assert await sqlite_store.dead_events("demo") == []
+    assert await signalled_ids(dev_env.client, f"appointment:demo:{aggregate}") == ["away-1"]
+
+
+async def test_events_held_by_a_relay_that_stopped_renewing_go_to_another_when_its_lease_ends(
+    dev_env: WorkflowEnvironment, store: Store, task_queue: str
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    aggregates = [f"hung-{run}-{n}" for n in range(3)]
+    await store_rows(store, [outbox_row("demo", f"{a}-e1", a) for a in aggregates])
+    lease = timedelta(seconds=3)
+    # A takes them and hangs: Temporal unreachable from it, and no more sweeps (no renewals).
+    unreachable = await Client.connect("127.0.0.1:9", data_converter=pydantic_data_converter, lazy=True)
+    hung = Relay(unreachable, task_queue, store, inline=0, concurrency=1, lease=lease)
+    await hung.sweep()
+    assert hung.backlog == 3
+    other = Relay(dev_env.client, task_queue, store, inline=0, concurrency=2, sweep_every=0.2, lease=lease)
+    sweeping = asyncio.create_task(other.run())
+    try:
+        await asyncio.sleep(1.5)
+        assert not any([await is_running(dev_env.client, f"appointment:demo:{a}") for a in aggregates])
+        await eventually(lambda: outbox_is_empty(store), within=20)
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, hung.stop(), return_exceptions=True)
+    for aggregate in aggregates:
+        assert await signalled_ids(dev_env.client, f"appointment:demo:{aggregate}") == [f"{aggregate}-e1"]
