@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from pydantic import BaseModel, Field
 
 from api.auth import StoreDep, Tenant
 from api.cloudevents import ParsedEvent, parse
@@ -132,3 +133,15 @@ async def dead_events(
 ) -> dict[str, list[DeadEvent]]:
     """Events Temporal refused too often (api/relay.py), newest first: what, why, how many tries."""
     return {"dead": await store.dead_events(tenant, limit)}
+
+
+class Revive(BaseModel):
+    ids: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/v1/events/dead/retry")
+async def retry_dead_events(
+    revive: Annotated[Revive, Body()], tenant: Tenant, store: StoreDep
+) -> dict[str, list[str]]:
+    """Put dead letters back in the outbox with no refusals counted (after fixing what Temporal refused)."""
+    return {"retried": await store.revive_events(tenant, revive.ids)}

@@ -142,6 +142,10 @@ class Store:
         async with self._sessions() as session:
             return await _events.dead_events(session, tenant, limit)
 
+    async def revive_events(self, tenant: str, event_ids: Sequence[str]) -> list[str]:
+        async with self._sessions.begin() as session:
+            return await _events.revive_events(session, tenant, event_ids)
+
     # Deliveries
 
     async def begin_delivery(self, draft: DeliveryDraft) -> tuple[Delivery, bool]:

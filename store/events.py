@@ -307,3 +307,19 @@ async def purge_payloads(session: AsyncSession, settled_before: datetime) -> int
         .values(payload=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def revive_events(session: AsyncSession, tenant: str, event_ids: Sequence[str]) -> list[str]:
+    """Dead letters back into the outbox, their refusals forgotten: the ids revived."""
+    if not event_ids:
+        return []
+    row = InboundEventRow
+    revived = await session.execute(
+        update(row)
+        .where(row.tenant == tenant, row.status == EventStatus.DEAD.value, row.event_id.in_(list(event_ids)))
+        .values(
+            status=EventStatus.RECEIVED.value, attempts=0, leased_by=None, lease_until=None, routed_at=None
+        )
+        .returning(row.event_id)
+    )
+    return sorted(event_id for (event_id,) in revived)

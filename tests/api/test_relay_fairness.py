@@ -157,12 +157,19 @@ async def test_a_refused_event_is_dead_lettered_and_its_workflows_next_event_goe
         dead = await client.get("/v1/events/dead", headers={"Authorization": "Bearer demo-key"})
         metrics = (await client.get("/metrics")).text
         unauthenticated = await client.get("/v1/events/dead")
+        # Retried as it is, it is refused again: back in the outbox, then dead again after 3 more.
+        key = {"Authorization": "Bearer demo-key"}
+        retried = await client.post("/v1/events/dead/retry", headers=key, json={"ids": ["big-1", "fine-2"]})
+        assert retried.json() == {"retried": ["big-1"]}
+        assert (await client.get("/v1/events/dead", headers=key)).json() == {"dead": []}
+        await eventually(lambda: outbox_is_empty(sqlite_store))
+        assert [d.attempts for d in await sqlite_store.dead_events("demo")] == [3]
     assert await signalled_ids(dev_env.client, workflow_id) == ["fine-2"]
     assert dead.status_code == 200, dead.text
     [letter] = dead.json()["dead"]
     assert letter["id"] == "big-1" and letter["type"] == "appointment.confirmed"
     assert letter["attempts"] == 3 and "Blob data size exceeds limit" in letter["reason"]
-    assert metric("nudgeflow_relay_dead_letters_total") == dead_before + 1
+    assert metric("nudgeflow_relay_dead_letters_total") == dead_before + 2  # dead twice
     assert "nudgeflow_relay_dead_letters_total" in metrics
     assert unauthenticated.status_code == 401
     assert unauthenticated.headers["content-type"] == "application/problem+json"
