@@ -2,7 +2,12 @@
 
 Run after a change to the workflows' command sequence (guarded by `workflow.patched`), into a new
 folder named for that shape; the older folders stay, so runs started before it must still replay:
-    .venv/bin/python -m tests.replay.record_histories v2-local-send
+    .venv/bin/python -m tests.replay.record_histories v3-send-tasks
+
+Besides one run of each workflow, it records the paths a shape can take: a send that fails its
+first attempt and is cancelled while it retries, a staff alert, a provider's `failed` callback
+sent on the next channel, a start with the tenant's settings in the input, and both runs of a chat
+that continued as new.
 """
 
 from __future__ import annotations
@@ -17,10 +22,37 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from channels import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendReceipt
+from domain.contacts import Channel, Contact
+from domain.events import EVENT_DATA
 from domain.settings import TenantSettings
 from store import Store, migrate
-from tests.factories import appointment, chat_message, invoice, lesson
+from tests.factories import appointment, balance, chat_message, event, invoice, lesson, patient
 from tests.workflows.harness import Clinic, running_clinic
+from workflows.inputs import DeliveryFailed
+from workflows.routes import route, signal_with_start
+
+
+class FlakySms:
+    """An SMS provider that is down for the numbers it is told, until told otherwise, and refuses
+    dead ones."""
+
+    provider = "flaky"
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.dead: set[str] = set()
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if message.recipient.phone in self.dead:
+            raise RecipientUnreachable("flaky: no such number", provider=self.provider)
+        if message.recipient.phone in self.down:
+            raise ProviderUnavailable("flaky: down", provider=self.provider)
+        return SendReceipt(provider=self.provider, provider_message_id=f"flaky-{message.delivery_id}")
+
+
+SMS = FlakySms()
+STAFF = Contact(id="admin-1", name="Admin", locale="ru", timezone="Europe/Moscow", phone="+79990000001")
 
 HISTORIES = Path(__file__).with_name("histories")
 
@@ -62,6 +94,70 @@ async def _chat(clinic: Clinic) -> str:
     return "chat:r-4"
 
 
+async def _cancelled_in_flight(clinic: Clinic) -> str:
+    """A reminder retrying through an outage when the appointment is cancelled; a failed callback."""
+    starts_at = await clinic.now() + timedelta(days=2)
+    anna = patient(id="r-5", phone="+79990000005", email="anna@example.org", preferred_channels=["sms"])
+    await clinic.post("appointment.confirmed", appointment("r-5", starts_at, patient=anna), sequence=1)
+    confirmation = (await clinic.deliveries("r-5"))[0]
+    notice = DeliveryFailed(step=confirmation.step, channel=str(confirmation.channel), reason="undelivered")
+    await clinic.env.client.get_workflow_handle(clinic.workflow_id("r-5")).signal("delivery_failed", notice)
+    await clinic.settle("r-5")
+    SMS.down.add(anna["phone"])
+    await clinic.env.sleep(timedelta(days=1, minutes=5))
+    await asyncio.sleep(2)  # the reminder's first attempts fail
+    await clinic.post(
+        "appointment.cancelled", {"appointment_id": "r-5", "cancelled_by": "clinic"}, sequence=2, settle=False
+    )
+    await asyncio.sleep(3)
+    SMS.down.clear()
+    await clinic.advance(timedelta(days=2), "r-5")
+    return "r-5"
+
+
+async def _failed_with_staff_alert(clinic: Clinic) -> str:
+    """A confirmation nobody can receive: staff are told."""
+    starts_at = await clinic.now() + timedelta(days=2)
+    nobody = patient(id="r-6", phone="+79990000006")
+    SMS.dead.add(nobody["phone"])
+    await clinic.post("appointment.confirmed", appointment("r-6", starts_at, patient=nobody), sequence=1)
+    await clinic.post(
+        "appointment.cancelled", {"appointment_id": "r-6", "cancelled_by": "clinic"}, sequence=2
+    )
+    return "r-6"
+
+
+async def _balance_with_settings(clinic: Clinic) -> str:
+    """A lifecycle started with the tenant's settings in its input, as the relay starts them."""
+    data = balance("r-7")
+    low = event("balance.low", data, received_at=await clinic.now(), tenant=clinic.tenant)
+    target = route(clinic.tenant, "balance.low", EVENT_DATA["balance.low"].model_validate(data))
+    assert target is not None
+    target.input.settings = await clinic.store.get_settings(clinic.tenant)
+    await signal_with_start(clinic.env.client, clinic.task_queue, target, [low])
+    clinic.started.add(target.workflow_id)
+    await clinic.advance(timedelta(days=1), "balance:r-7")
+    await clinic.post("balance.topped_up", data)
+    return "balance:r-7"
+
+
+async def _chat_continued(clinic: Clinic) -> tuple[str, str]:
+    clinic.history_limit = 40
+    for n in range(1, 16):
+        await clinic.post("chat.message_sent", chat_message("r-8", f"m-{n}"), settle=False)
+        await clinic.post("chat.message_read", chat_message("r-8", f"m-{n}"), settle=False)
+    await asyncio.sleep(2)
+    first_run = (
+        await clinic.env.client.get_workflow_handle(clinic.workflow_id("chat:r-8")).describe()
+    ).run_id
+    await clinic.post("chat.message_sent", chat_message("r-8", "m-last"))
+    await clinic.advance(timedelta(days=2), "chat:r-8")
+    clinic.history_limit = None
+    handle = clinic.env.client.get_workflow_handle(clinic.workflow_id("chat:r-8"))
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    return "chat:r-8", started.continued_execution_run_id or first_run
+
+
 async def main(version: str) -> None:
     folder_out = HISTORIES / version
     folder_out.mkdir(parents=True, exist_ok=True)
@@ -73,19 +169,39 @@ async def main(version: str) -> None:
         url = f"sqlite+aiosqlite:///{folder}/replay.db"
         migrate(url)
         store = Store(url)
-        async with running_clinic(env, store, f"replay-{uuid.uuid4()}") as clinic:
-            await store.put_settings(clinic.tenant, TenantSettings(timezone="Europe/Moscow"))
+        async with running_clinic(
+            env, store, f"replay-{uuid.uuid4()}", adapters={Channel.SMS: SMS}
+        ) as clinic:
+            await store.put_settings(
+                clinic.tenant, TenantSettings(timezone="Europe/Moscow", staff_recipients=[STAFF])
+            )
             await clinic.wait_until_local(time(12, 0))
-            for scenario in (_appointment, _lesson, _invoice, _chat):
+            named = {
+                "appointment": _appointment,
+                "lesson": _lesson,
+                "invoice": _invoice,
+                "chat": _chat,
+                "appointment-cancelled-in-flight": _cancelled_in_flight,
+                "appointment-failed-staff-alert": _failed_with_staff_alert,
+                "balance-settings-in-input": _balance_with_settings,
+            }
+            for name, scenario in named.items():
                 ref = await scenario(clinic)
-                handle = env.client.get_workflow_handle(clinic.workflow_id(ref))
-                await handle.result()
-                history = await handle.fetch_history()
-                name = ref.split(":")[0] if ":" in ref else "appointment"
-                (folder_out / f"{name}.json").write_text(history.to_json())
-                print(f"recorded {name}: {len(history.events)} events")
+                await _save(env, clinic.workflow_id(ref), folder_out / f"{name}.json")
+            ref, first_run = await _chat_continued(clinic)
+            await _save(env, clinic.workflow_id(ref), folder_out / "chat-continued.json")
+            await _save(env, clinic.workflow_id(ref), folder_out / "chat-before-continue.json", first_run)
         await store.close()
     await env.shutdown()
+
+
+async def _save(env: WorkflowEnvironment, workflow_id: str, path: Path, run_id: str | None = None) -> None:
+    handle = env.client.get_workflow_handle(workflow_id, run_id=run_id)
+    if run_id is None:
+        await handle.result()
+    history = await handle.fetch_history()
+    await asyncio.to_thread(path.write_text, history.to_json())
+    print(f"recorded {path.stem}: {len(history.events)} events")
 
 
 if __name__ == "__main__":

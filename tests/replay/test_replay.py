@@ -20,7 +20,7 @@ HISTORIES = sorted(path for version in VERSIONS for path in version.glob("*.json
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda path: path.name)
 def test_there_is_a_history_for_every_workflow(version: Path) -> None:
     names = {path.stem for path in version.glob("*.json")}
-    assert names == {"appointment", "lesson", "invoice", "chat"}
+    assert names >= {"appointment", "lesson", "invoice", "chat"}
 
 
 @pytest.fixture(params=HISTORIES, ids=lambda path: f"{path.parent.name}/{path.stem}")
