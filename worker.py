@@ -15,7 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import logs
 from activities.planning import PLANNERS
-from activities.send import NudgeActivities
+from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
 from channels import ChannelAdapter
 from channels.config import get_channels_config
 from channels.registry import build_adapters, close_adapters
@@ -57,10 +57,13 @@ def build_worker(
     renderer: TemplateRenderer | None = None,
     adapters: Mapping[Channel, ChannelAdapter] | None = None,
     sandboxed: bool = True,
+    call_budget: timedelta = DEFAULT_CALL_BUDGET,
     **tuning: Any,
 ) -> Worker:
     """The worker; `tuning` goes to temporalio's Worker (max_cached_workflows, max_concurrent_*, pollers)."""
-    activities = NudgeActivities(store, renderer or TemplateRenderer(), adapters, temporal=client)
+    activities = NudgeActivities(
+        store, renderer or TemplateRenderer(), adapters, temporal=client, call_budget=call_budget
+    )
     return Worker(
         client,
         task_queue=task_queue,
@@ -90,8 +93,16 @@ async def main() -> None:
     store = Store(settings.database_url)
     client = await connect(settings)
     # Channels with credentials in the environment get their provider; the rest stay with the outbox.
-    adapters = build_adapters(get_channels_config())
-    worker = build_worker(client, store, settings.task_queue, adapters=adapters, **tuning(settings))
+    channels = get_channels_config()
+    adapters = build_adapters(channels)
+    worker = build_worker(
+        client,
+        store,
+        settings.task_queue,
+        adapters=adapters,
+        call_budget=channels.call_budget(),
+        **tuning(settings),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

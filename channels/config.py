@@ -5,6 +5,7 @@ A provider without credentials is not built: its channel falls back to the outbo
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import SecretStr
@@ -71,6 +72,11 @@ class ChannelsConfig(BaseSettings):
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+
+    def call_budget(self) -> timedelta:
+        """The longest one provider call may take: an adapter makes up to two requests (a token
+        then the send, a free text then its template), each within the channel timeout."""
+        return timedelta(seconds=2 * self.channel_timeout + 2)
 
 
 def reply_secret(config: ChannelsConfig) -> str:
