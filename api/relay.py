@@ -127,7 +127,8 @@ class Relay:
     ) -> None:
         self._client, self._task_queue, self._store = client, task_queue, store
         self._task_timeout = task_timeout
-        self._inline_limit, self._sweep_every = inline, sweep_every
+        # The sweep renews the leases too: several times a lease, so one slow store call loses none.
+        self._inline_limit, self._sweep_every = inline, min(sweep_every, lease.total_seconds() / 4)
         self._lease, self._max_refusals = lease, max_refusals
         self.owner = _owner()
         self._concurrency = concurrency
