@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     )
     # Seconds a stopping worker (SIGTERM) lets running activities finish before it cancels them.
     worker_drain_timeout: float = Field(10.0, ge=0, validation_alias=_env("NUDGEFLOW_WORKER_DRAIN_TIMEOUT"))
+    # The worker's Prometheus endpoints (0: off): nudgeflow's own metrics (deliveries, lateness,
+    # provider calls) and the Temporal SDK's (task slots, schedule-to-start latency, sticky cache).
+    worker_metrics_host: str = Field("127.0.0.1", validation_alias=_env("NUDGEFLOW_WORKER_METRICS_HOST"))
+    worker_metrics_port: int = Field(
+        9464, ge=0, le=65535, validation_alias=_env("NUDGEFLOW_WORKER_METRICS_PORT")
+    )
+    temporal_metrics_port: int = Field(
+        9465, ge=0, le=65535, validation_alias=_env("NUDGEFLOW_TEMPORAL_METRICS_PORT")
+    )
+    # OpenTelemetry traces go to this OTLP/HTTP collector when set (tracing.py); the exporter reads
+    # the other OTEL_* variables (headers, service name) itself.
+    otlp_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
     # api/relay.py: requests that may signal their workflow themselves at once before later ones only
     # queue their events (0: every request only queues), and workflows the relay signals at once.
     relay_inline: int = Field(4, ge=0, validation_alias=_env("NUDGEFLOW_RELAY_INLINE"))

@@ -9,11 +9,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import logs
+import tracing
 from activities.planning import PLANNERS
 from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
 from channels import ChannelAdapter
@@ -25,7 +27,7 @@ from i18n import TemplateRenderer
 from store import Store
 from workflows.appointment import AppointmentWorkflow
 from workflows.chat import ChatEscalationWorkflow
-from workflows.client import connect
+from workflows.client import connect, sdk_metrics_runtime
 from workflows.lesson import LessonWorkflow
 from workflows.payment import PaymentWorkflow
 
@@ -86,12 +88,27 @@ def tuning(settings: Settings) -> dict[str, Any]:
     }
 
 
+def serve_metrics(settings: Settings) -> None:
+    """nudgeflow's own metrics (activities/metrics.py) for Prometheus, unless the port is 0 or taken."""
+    if not settings.worker_metrics_port:
+        return
+    log = logging.getLogger("nudgeflow.worker")
+    try:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+    except OSError as exc:  # another worker on this host serves there: this one runs without
+        log.warning("metrics off: cannot serve on port %d (%s)", settings.worker_metrics_port, exc)
+        return
+    log.info("metrics on http://%s:%d/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
+
+
 async def main() -> None:
     logs.configure()  # httpx would log the Telegram bot token with every URL at INFO
     settings = get_settings()
     settings.check_production()  # no production worker without its secrets
+    tracing.configure(settings, "nudgeflow-worker")
+    serve_metrics(settings)
     store = Store(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=sdk_metrics_runtime(settings))
     # Channels with credentials in the environment get their provider; the rest stay with the outbox.
     channels = get_channels_config()
     adapters = build_adapters(channels)

@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.context import render_context
 from activities.models import LoadSettingsInput, SendMessageInput, SendMessageResult, SettleSendInput
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
@@ -190,6 +191,8 @@ class NudgeActivities:
                 DeliveryOutcome(status=DeliveryStatus.SKIPPED, reason=reason),
                 [DeliveryStatus.PLANNED],
             )
+            if moved is not None:
+                metrics.count_outcome(moved)
             row = moved or await self.store.delivery_by_key(key) or row
         return _result(row)
 
@@ -335,6 +338,7 @@ class NudgeActivities:
                 rendered = await self._render(row, input, recipient, channel, context)
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.
+                metrics.count_template_error(input.tenant, input.message.template, fell_back=False)
                 return await self._finish(
                     row, DeliveryStatus.FAILED, channel=channel.value, reason=f"template: {exc}"
                 )
@@ -354,8 +358,9 @@ class NudgeActivities:
                 raise Retry("another attempt holds this message")
             attempt.claimed = True
             try:
-                async with asyncio.timeout(self.call_budget.total_seconds()):
-                    receipt = await adapter.send(outgoing)
+                with metrics.provider_call(channel.value, provider):
+                    async with asyncio.timeout(self.call_budget.total_seconds()):
+                        receipt = await adapter.send(outgoing)
             except RecipientUnreachable as exc:
                 attempt.claimed = False
                 last_reason = f"{channel.value}: {exc}"
@@ -453,7 +458,9 @@ class NudgeActivities:
 
     async def _finish(self, row: Delivery, status: DeliveryStatus, **fields: Any) -> SendMessageResult:
         outcome = DeliveryOutcome(status=status, **fields)
-        return _result(await self.store.finish_delivery(row.id, outcome))
+        finished = await self.store.finish_delivery(row.id, outcome)
+        metrics.count_outcome(finished)
+        return _result(finished)
 
     async def _render(
         self,
@@ -492,5 +499,6 @@ class NudgeActivities:
                 at=datetime.now(UTC),
             )
             await self.store.record_template_error(error)
+            metrics.count_template_error(input.tenant, key, fell_back=True)
             rendered = self.renderer.render(key, **args)
             return rendered.model_copy(update={"notice": f"template: {exc}; sent the default text instead"})

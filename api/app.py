@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 import logs
+import tracing
 from api import events, health, inbound, resources, staff, timeline
 from api.problems import (
     STORE_OUTAGES,
@@ -46,6 +47,7 @@ def create_app(
     settings.check_production()  # no production process without its secrets
     logs.quiet_libraries()
     logs.strip_access_queries()  # SMS Aero's callback secret rides in the query string
+    tracing.configure(settings, "nudgeflow-api")  # when OTEL_EXPORTER_OTLP_ENDPOINT is set
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,4 +86,5 @@ def create_app(
     for module in (events, resources, timeline, health, inbound):
         app.include_router(module.router)
     staff.mount(app)
+    tracing.instrument_app(app)
     return app

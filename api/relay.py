@@ -40,13 +40,14 @@ import uuid
 from collections import Counter as Tally
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from prometheus_client import Counter, Gauge
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+import tracing
 from domain.events import DomainEvent
 from domain.settings import TenantSettings
 from store import InboundEventKey, Lease, PendingEvent, Store
@@ -86,6 +87,8 @@ class Accepted:
     tenant: str
     route: Route
     event: DomainEvent
+    # The trace of the request that accepted it (W3C headers; empty when not tracing).
+    trace: dict[str, str] = field(default_factory=tracing.carrier, compare=False)
 
     @property
     def key(self) -> Key:
@@ -442,9 +445,10 @@ class Relay:
         failure: BaseException | None = None
         for accepted in batch:
             try:
-                running = await signal_with_start(
-                    self._client, self._task_queue, target, [accepted.event], self._task_timeout
-                )
+                with tracing.relaying(accepted.trace, accepted.event.type):
+                    running = await signal_with_start(
+                        self._client, self._task_queue, target, [accepted.event], self._task_timeout
+                    )
             except Exception as exc:
                 failure = exc
                 break
