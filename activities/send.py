@@ -483,7 +483,9 @@ class NudgeActivities:
             "default_locale": input.default_locale,
         }
         try:
-            return self.renderer.render(key, overrides=overrides, **args)
+            # A staff-edited version runs in a thread, within the renderer's budget: one that runs
+            # long stops itself there and holds up no other tenant's sends on this event loop.
+            return await asyncio.to_thread(self.renderer.render, key, overrides=overrides, **args)
         except TemplateRenderError as exc:
             if exc.version_id is None:
                 raise  # the file default itself failed: nothing to fall back to
