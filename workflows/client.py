@@ -25,7 +25,7 @@ def sdk_metrics_runtime(settings: Settings) -> Runtime | None:
         return None
     address = f"{settings.worker_metrics_host}:{settings.temporal_metrics_port}"
     if address not in _runtimes:
-        config = PrometheusConfig(bind_address=address, durations_as_seconds=True)
+        config = PrometheusConfig(bind_address=address, counters_total_suffix=True, durations_as_seconds=True)
         try:
             _runtimes[address] = Runtime(telemetry=TelemetryConfig(metrics=config))
         except Exception as exc:  # another worker on this host holds the port: run without them

@@ -74,8 +74,10 @@ class Stack:
                 time.sleep(0.1)
         raise AssertionError(f"API did not come up; see {self.logs / 'api.log'}")
 
-    def start_worker(self, sandboxed: bool = True) -> subprocess.Popen[bytes]:
-        env = {"NUDGEFLOW_WORKFLOW_SANDBOX": "true" if sandboxed else "false"}
+    def start_worker(
+        self, sandboxed: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        env = {"NUDGEFLOW_WORKFLOW_SANDBOX": "true" if sandboxed else "false", **(env or {})}
         worker = self._spawn(f"worker-{len(self.workers)}", [sys.executable, "worker.py"], env)
         self.workers.append(worker)
         return worker
