@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from store.tables import (
@@ -203,7 +203,13 @@ async def search_deliveries(session: AsyncSession, tenant: str, wanted: LogFilte
         query = query.where(
             or_(DeliveryRow.created_at < at, and_(DeliveryRow.created_at == at, DeliveryRow.id < row_id))
         )
-    query = query.order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc()).limit(wanted.limit + 1)
+    newest: Any = DeliveryRow.created_at
+    if wanted.patient or wanted.contact_id or wanted.subject:
+        # SQLite would walk the (tenant, created_at) index back through the whole log looking for one
+        # patient's rows; ordering by an expression makes it take the contact's or subject's index
+        # and sort the few rows found (PostgreSQL chooses that plan by itself).
+        newest = func.coalesce(DeliveryRow.created_at, DeliveryRow.created_at)
+    query = query.order_by(newest.desc(), DeliveryRow.id.desc()).limit(wanted.limit + 1)
     return [to_entry(row) for row in await session.execute(query)]
 
 

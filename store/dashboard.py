@@ -8,12 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from store.tables import DeliveryRow, InboundEventRow
 
-LATENESS_SAMPLE = 50_000
+LATENESS_SAMPLE = 10_000
 
 
 class DayCount(BaseModel):
@@ -83,18 +83,25 @@ async def figures(session: AsyncSession, tenant: str, zone: str, since: datetime
         .group_by(DeliveryRow.provider)
     )
     failures_by_provider = {provider: n for provider, n in await session.execute(by_provider)}
+    seconds: ColumnElement[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        seconds = func.extract("epoch", DeliveryRow.sent_at - DeliveryRow.scheduled_for)
+    else:
+        seconds = (func.julianday(DeliveryRow.sent_at) - func.julianday(DeliveryRow.scheduled_for)) * 86400.0
+    # The newest reminders of the period, as seconds computed by the database: no datetimes parsed here.
     late = (
-        select(DeliveryRow.sent_at, DeliveryRow.scheduled_for)
+        select(seconds)
         .where(
             DeliveryRow.tenant == tenant,
             DeliveryRow.created_at >= since,
             DeliveryRow.step.like("reminder-%"),
             DeliveryRow.sent_at.is_not(None),
         )
+        .order_by(DeliveryRow.created_at.desc())
         .limit(LATENESS_SAMPLE)
     )
     lateness = [
-        max(0.0, (sent - planned).total_seconds()) for sent, planned in await session.execute(late) if sent
+        max(0.0, float(value)) for value in (await session.execute(late)).scalars() if value is not None
     ]
     counted = (
         select(InboundEventRow.type, func.count())

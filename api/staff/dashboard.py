@@ -3,6 +3,7 @@ attendance rates, reminder lateness, failures by provider; in the clinic's days.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,9 +13,12 @@ from fastapi.responses import HTMLResponse
 from api.staff.charts import bars, stacked_bars
 from api.staff.clock import clinic_clock
 from api.staff.web import CurrentUser, get_store, gettext, page
-from store.dashboard import Dashboard, DayCount
+from store.dashboard import Dashboard, DayCount, Figures
 
 router = APIRouter(prefix="/staff")
+# A minute-old dashboard is as good as a live one, and 90 days of a busy clinic's log cost SQLite a
+# few hundred milliseconds to count: each process keeps a tenant's figures this long.
+CACHE_SECONDS = 60.0
 PERIODS = (7, 14, 30, 90)
 STATUS_ORDER = ("read", "delivered", "sent", "sending", "planned", "skipped", "unknown", "failed")
 
@@ -30,6 +34,20 @@ def _series(days: list[date], rows: list[DayCount], by: str, value: str) -> dict
     return dict(sorted(series.items()))
 
 
+async def _figures(request: Request, tenant: str, zone: str, since: datetime) -> tuple[Figures, datetime]:
+    cache: dict[tuple[str, str, datetime], tuple[float, datetime, Figures]]
+    cache = getattr(request.app.state, "dashboard_cache", None) or {}
+    request.app.state.dashboard_cache = cache
+    key = (tenant, zone, since)
+    if key in cache and cache[key][0] > time.monotonic():
+        return cache[key][2], cache[key][1]
+    figures = await Dashboard(get_store(request).engine).figures(tenant, zone, since)
+    for stale in [k for k, (expires, _, _) in cache.items() if expires <= time.monotonic()]:
+        del cache[stale]
+    cache[key] = (time.monotonic() + CACHE_SECONDS, datetime.now(UTC), figures)
+    return figures, cache[key][1]
+
+
 def _rate(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "—"
 
@@ -42,7 +60,7 @@ async def dashboard(request: Request, user: CurrentUser, days: int = 14) -> HTML
     today = datetime.now(UTC).astimezone(clock.zone).date()
     calendar = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
     since = clock.day_start(calendar[0])
-    figures = await Dashboard(store.engine).figures(user.tenant, clock.name, since)
+    figures, as_of = await _figures(request, user.tenant, clock.name, since)
     labels = [day.strftime("%d.%m") for day in calendar]
     events = figures.events
     completed, no_show = events.get("appointment.completed", 0), events.get("appointment.no_show", 0)
@@ -90,4 +108,5 @@ async def dashboard(request: Request, user: CurrentUser, days: int = 14) -> HTML
         completed=completed,
         no_show=no_show,
         clock=clock,
+        as_of=as_of,
     )
