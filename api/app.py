@@ -54,7 +54,9 @@ def create_app(
         own_store = store is None
         app.state.store = store or Store(settings.database_url)
         app.state.temporal = temporal or await connect(settings)
-        if not settings.production:
+        if settings.production:
+            await staff.refuse_demo_credentials(app.state.store, settings)
+        else:
             # Development only, created once: never reset to the known values at a start.
             await app.state.store.ensure_tenant("demo", "Demo clinic", settings.demo_api_key, replace=False)
             await staff.ensure_demo_staff(app.state.store, settings)

@@ -274,6 +274,9 @@ class Store:
         """The user, None for a wrong email or password; StaffLocked while the account is locked."""
         return await staff.authenticate(self._sessions, email, password)
 
+    async def staff_password_is(self, email: str, password: str) -> bool:
+        return await staff.password_is(self._sessions, email, password)
+
     async def end_staff_sessions(self, user_id: int) -> None:
         async with self._sessions.begin() as session:
             await staff.end_sessions(session, user_id)

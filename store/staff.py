@@ -169,6 +169,13 @@ async def authenticate(
     return None
 
 
+async def password_is(sessions: async_sessionmaker[AsyncSession], email: str, password: str) -> bool:
+    """Whether this user exists with this password, counting no failure (a startup check)."""
+    async with sessions() as session:
+        row = await session.scalar(select(StaffUserRow).where(StaffUserRow.email == normalize_email(email)))
+    return row is not None and await verify_password(row.password_hash, password)
+
+
 async def end_sessions(session: AsyncSession, user_id: int) -> None:
     """Sign the user out everywhere: every session cookie issued so far stops being accepted."""
     await session.execute(

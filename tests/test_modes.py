@@ -70,6 +70,23 @@ async def test_production_with_its_secrets_creates_no_demo(
         await store.close()
 
 
+async def test_production_refuses_a_store_that_still_has_the_demo_credentials(
+    tmp_path: Path, dev_env: WorkflowEnvironment
+) -> None:
+    store = Store(database_url("sqlite", tmp_path))
+    try:
+        await store.ensure_tenant("demo", "Demo clinic", "demo-key")  # a database begun in development
+        await store.ensure_staff(DEMO[0], "demo", Role.ADMIN, DEMO[1])
+        app = create_app(
+            production(secret_key=SECRET, reply_secret=SECRET), store=store, temporal=dev_env.client
+        )
+        with pytest.raises(InsecureConfiguration, match=r"demo-key.*demo-password"):
+            async with app.router.lifespan_context(app):
+                pass
+    finally:
+        await store.close()
+
+
 async def test_development_creates_the_demo_once_and_never_resets_it(
     tmp_path: Path, dev_env: WorkflowEnvironment
 ) -> None:

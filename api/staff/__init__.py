@@ -24,7 +24,7 @@ from api.staff import (
 )
 from api.staff.auth import LoginThrottle
 from api.staff.web import HERE, NotSignedIn
-from config import Settings
+from config import InsecureConfiguration, Settings
 from i18n import TemplateRenderer
 from store import Store
 from store.staff import Role
@@ -61,6 +61,21 @@ async def ensure_demo_staff(store: Store, settings: Settings) -> None:
     """The demo tenant's admin (development only), created once: a changed password stays changed."""
     password = settings.demo_staff_password.get_secret_value()
     await store.ensure_staff(settings.demo_staff_email, "demo", Role.ADMIN, password, replace=False)
+
+
+async def refuse_demo_credentials(store: Store, settings: Settings) -> None:
+    """Production never serves with the demo's published credentials, say in a database that began
+    as a development one: the `demo-key` API key or the demo admin's `demo-password`."""
+    found = []
+    if await store.tenant_for_api_key("demo-key") is not None:
+        found.append("a tenant answers to the API key demo-key")
+    if await store.staff_password_is(settings.demo_staff_email, "demo-password"):
+        found.append(f"staff user {settings.demo_staff_email} has the password demo-password")
+    if found:
+        raise InsecureConfiguration(
+            "nudgeflow: NUDGEFLOW_ENV=production refuses to start: the store still holds the demo's "
+            "credentials (" + "; ".join(found) + "): change or remove them first"
+        )
 
 
 # Staff pages run no inline script and are never framed: an injected tag runs nothing, a hostile
