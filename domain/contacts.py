@@ -79,6 +79,8 @@ class Contact(BaseModel):
     # customer-service window closes, and addresses a provider called dead ("telegram:<chat id>").
     whatsapp_window_until: datetime | None = None
     dead_addresses: list[str] = Field(default_factory=list)
+    # Learned from the consent ledger: `channel:category` pairs (the router's categories) revoked.
+    consent_revoked: list[str] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

@@ -97,7 +97,12 @@ def channel_order(contact: Contact, costs: dict[Channel, float], template: str) 
     """
     if category_of(template) in contact.opted_out:
         return []
-    allowed = [ch for ch in reachable(contact) if ch.value not in contact.opted_out]
+    category = category_of(template)
+    allowed = [
+        ch
+        for ch in reachable(contact)
+        if ch.value not in contact.opted_out and f"{ch.value}:{category}" not in contact.consent_revoked
+    ]
 
     def cost(channel: Channel) -> float:
         return costs.get(channel, float("inf"))

@@ -8,8 +8,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.consent import with_consent
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryStatus
+from store.consent import consents
 from store.records import to_delivery
 from store.tables import ContactChannelRow, ContactRow, DeliveryEventRow, DeliveryRow, insert_for, utcnow
 
@@ -158,7 +160,7 @@ async def mark_dead(session: AsyncSession, tenant: str, contact_id: str, address
 
 
 async def contact_for_sending(session: AsyncSession, tenant: str, contact: Contact) -> Contact:
-    """The stored contact (or the given one) with what providers told us on top, in one statement."""
+    """The stored contact (or the given one) with what providers and the consent ledger told us."""
     channels = ContactChannelRow.tenant == tenant, ContactChannelRow.contact_id == contact.id
     stored, chat_id, window, dead = (
         await session.execute(
@@ -175,7 +177,10 @@ async def contact_for_sending(session: AsyncSession, tenant: str, contact: Conta
     learned = ContactChannels(
         telegram_chat_id=chat_id, whatsapp_window_until=window, dead_addresses=dead or []
     )
-    return with_channels(contact if stored is None else Contact.model_validate(stored), learned)
+    found = with_channels(contact if stored is None else Contact.model_validate(stored), learned)
+    # The consent ledger's latest word per channel and category (domain/consent.py).
+    ledger = await consents(session, tenant, contact.id)
+    return with_consent(ledger, found)
 
 
 def with_channels(contact: Contact, learned: ContactChannels) -> Contact:

@@ -310,3 +310,49 @@ class SettingsChangeRow(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     before: Mapped[dict[str, Any]]
     after: Mapped[dict[str, Any]]
+
+
+class ConsentRow(Base):
+    """One consent record (domain/consent.py): appended, never updated; the latest that applies wins."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_tenant_contact_id", "tenant", "contact_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    contact_id: Mapped[str] = mapped_column(String(200))
+    contact_point: Mapped[str | None] = mapped_column(String(1000))
+    channel: Mapped[str | None] = mapped_column(String(50))
+    category: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[dict[str, Any]]
+    actor: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundReplyRow(Base):
+    """A patient's free-text reply (SMS, WhatsApp, Telegram), what it was read as and what it did.
+
+    Unique per provider and message id, so a provider's redelivery is the same reply. Replies read
+    as `unknown` are the staff's to answer until someone acknowledges them.
+    """
+
+    __tablename__ = "inbound_replies"
+    __table_args__ = (
+        UniqueConstraint("provider", "message_id"),
+        Index("ix_inbound_replies_tenant_at", "tenant", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str | None] = mapped_column(String(200))
+    contact_id: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(50))
+    provider: Mapped[str] = mapped_column(String(100))
+    message_id: Mapped[str] = mapped_column(String(500))
+    sender: Mapped[str] = mapped_column(String(1000))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(20))
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
