@@ -275,17 +275,8 @@ class NudgeActivities:
             except ProviderUnavailable as exc:
                 raise Retry(f"{channel.value}: cannot tell yet whether it went: {exc}") from exc
             if receipt is not None:
-                return await self._finish(
-                    row,
-                    DeliveryStatus.SENT,
-                    channel=channel.value,
-                    provider=receipt.provider,
-                    body=row.body,
-                    provider_message_id=receipt.provider_message_id,
-                    cost=receipt.cost,
-                    reason=f"{receipt.provider} had it after an unanswered attempt: not sent again",
-                    sent_at=datetime.now(UTC),
-                )
+                reason = f"{receipt.provider} had it after an unanswered attempt: not sent again"
+                return await self._sent(row, channel, receipt, body=row.body, reason=reason)
             await self._release(row, channel, row.provider, f"{row.provider} has no such message: sending it")
             return None
         if row.provider in RECEIVER_DEDUPES or resend_is_harmless(
@@ -388,18 +379,14 @@ class NudgeActivities:
                 await self._in_doubt(row, channel, provider, reason)
                 raise Retry(reason) from exc
             activity.logger.info("sent %s via %s/%s", row.idempotency_key, channel.value, receipt.provider)
-            return await self._finish(
+            return await self._sent(
                 row,
-                DeliveryStatus.SENT,
-                channel=channel.value,
-                provider=receipt.provider,
+                channel,
+                receipt,
                 reason=rendered.notice,
                 locale=rendered.locale,
                 body=body,
                 attachments=attachments,
-                provider_message_id=receipt.provider_message_id,
-                cost=receipt.cost,
-                sent_at=datetime.now(UTC),
             )
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
 
@@ -454,6 +441,20 @@ class NudgeActivities:
             template=input.message.template,
             locale=rendered.locale if rendered else row.locale,
             expires_at=input.message.expires_at,
+        )
+
+    async def _sent(
+        self, row: Delivery, channel: Channel, receipt: SendReceipt, **fields: Any
+    ) -> SendMessageResult:
+        return await self._finish(
+            row,
+            DeliveryStatus.SENT,
+            channel=channel.value,
+            provider=receipt.provider,
+            provider_message_id=receipt.provider_message_id,
+            cost=receipt.cost,
+            sent_at=datetime.now(UTC),
+            **fields,
         )
 
     async def _finish(self, row: Delivery, status: DeliveryStatus, **fields: Any) -> SendMessageResult:

@@ -174,12 +174,7 @@ class Lifecycle(Generic[PlanT]):
             if self._history_is_long(history_limit):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return False
-            try:
-                await workflow.wait_condition(
-                    lambda: self.dirty, timeout=wake_at - now, timeout_summary="next message"
-                )
-            except TimeoutError:
-                pass
+            await self._wait_for_change(wake_at - now)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self.closed = True
         return True
@@ -209,15 +204,17 @@ class Lifecycle(Generic[PlanT]):
                 # Only sends in flight: wait for them (or for an event) before ending.
                 await workflow.wait_condition(lambda: self.dirty, timeout_summary="sends in flight")
                 continue
-            try:
-                await workflow.wait_condition(
-                    lambda: self.dirty, timeout=wake_at - now, timeout_summary="next message"
-                )
-            except TimeoutError:
-                pass
+            await self._wait_for_change(wake_at - now)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self.closed = True
         return True
+
+    async def _wait_for_change(self, at_most: timedelta) -> None:
+        """Until an event (or a finished send) changes things, or the next message is due."""
+        try:
+            await workflow.wait_condition(lambda: self.dirty, timeout=at_most, timeout_summary="next message")
+        except TimeoutError:
+            pass
 
     def _history_is_long(self, history_limit: int | None) -> bool:
         info = workflow.info()
