@@ -17,17 +17,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api import answers
 from api.auth import StoreDep
 from api.problems import Problem
-from api.relay import Accepted, Relay
 from channels import replies, twilio, whatsapp
 from channels.config import ChannelsConfig, get_channels_config, reply_secret
+from domain.contacts import Channel
 from domain.deliveries import DeliveryStatus
-from domain.events import EVENT_DATA, DomainEvent
 from domain.routing import WHATSAPP_WINDOW
-from store import EventStatus, Store
+from store import Store
 from workflows.inputs import DeliveryFailed
-from workflows.routes import route
 
 router = APIRouter(prefix="/v1/inbound")
 log = logging.getLogger("nudgeflow.inbound")
@@ -46,6 +45,7 @@ TWILIO_STATUS = {
     "failed": "failed",
 }
 SMSAERO_STATUS = {1: "delivered", 2: "failed", 6: "failed"}
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def channels_config(request: Request) -> ChannelsConfig:
@@ -78,30 +78,14 @@ async def _press(request: Request, store: Store, provider: str, data: str, chat_
             return EXPIRED
         await store.bind_telegram(delivery.tenant, delivery.contact_id, chat_id)  # alive again
     event_type, extra = meaning
-    aggregate_id = delivery.subject.partition(":")[2]
-    payload: dict[str, Any] = {"appointment_id": aggregate_id}
-    if event_type == "feedback.submitted":
-        payload = {"subject_id": aggregate_id, **extra}
-    target = route(delivery.tenant, event_type, EVENT_DATA[event_type].model_validate(payload))
-    if target is None:
-        return EXPIRED
-    event = DomainEvent(
-        # The same button pressed twice is one answer; the workflow dedupes by id.
-        id=f"reply:{delivery.id}:{found[1]}",
-        source=f"/inbound/{provider}",
-        type=event_type,
-        tenant=delivery.tenant,
-        time=datetime.now(UTC),
-        received_at=datetime.now(UTC),
-        data=payload,
+    # The same button pressed twice is one answer (event id `reply:<delivery>:<index>`), through the
+    # outbox like every event; an answer about a time that has moved since is not applied.
+    done = await answers.answer(
+        request, store, f"/inbound/{provider}", delivery, event_type, dict(extra), str(found[1])
     )
-    # Through the outbox like every event: stored first, so a Temporal outage loses no answer.
-    answer = Accepted(delivery.tenant, target, event)
-    seen = await store.claim_events(delivery.tenant, [answer.outbox_row(subject=aggregate_id)])
-    if seen[answer.key] == EventStatus.NEW:
-        relay: Relay = request.app.state.relay
-        await relay.deliver([answer])
-    return "Thank you, noted."
+    if done.startswith("stale: "):
+        return done.removeprefix("stale: ")
+    return EXPIRED if done == "nothing owns it" else "Thank you, noted."
 
 
 @router.post("/telegram")
@@ -184,8 +168,20 @@ async def whatsapp_update(request: Request, store: StoreDep) -> Response:
                 sent_at = datetime.fromtimestamp(int(message.get("timestamp", 0)), UTC)
                 await store.open_whatsapp_window(f"+{message['from']}", sent_at + WHATSAPP_WINDOW)
                 reply = (message.get("interactive") or {}).get("button_reply") or {}
-                if reply.get("id"):
-                    await _press(request, store, "whatsapp", str(reply["id"]), None)
+                # A template's quick-reply button carries its payload instead.
+                button = message.get("button") or {}
+                if reply.get("id") or button.get("payload"):
+                    await _press(request, store, "whatsapp", str(reply.get("id") or button["payload"]), None)
+                elif message.get("type") == "text" and message.get("id"):
+                    await answers.text_reply(
+                        request,
+                        store,
+                        provider="whatsapp",
+                        channel=Channel.WHATSAPP,
+                        phone=f"+{message['from']}",
+                        text=str((message.get("text") or {}).get("body", "")),
+                        message_id=str(message["id"]),
+                    )
     return JSONResponse({"ok": True})
 
 
@@ -235,6 +231,23 @@ async def twilio_status(request: Request, store: StoreDep) -> Response:
         token.get_secret_value(), url, form, request.headers.get("x-twilio-signature")
     ):
         raise _forged("twilio")
+    if form.get("SmsStatus") == "received" or ("Body" in form and "MessageStatus" not in form):
+        # A message from a patient (the number's "a message comes in" webhook): an answer, a STOP.
+        sender, sid = form.get("From", ""), form.get("MessageSid", "")
+        if not sid or not sender.startswith("+"):
+            raise Problem(400, "Bad request", "an incoming message needs MessageSid and an E.164 From")
+        await answers.text_reply(
+            request,
+            store,
+            provider="twilio",
+            channel=Channel.SMS,
+            phone=sender,
+            text=form.get("Body", ""),
+            message_id=sid,
+            tenant=request.query_params.get("tenant"),
+        )
+        # Empty TwiML: our answers go through the Messages API, recorded in the delivery log.
+        return Response(EMPTY_TWIML, media_type="text/xml")
     reported = TWILIO_STATUS.get(form.get("MessageStatus", ""))
     if reported is not None and form.get("MessageSid"):
         detail = f"error {form['ErrorCode']}" if form.get("ErrorCode") else None

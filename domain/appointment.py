@@ -155,6 +155,8 @@ def apply(view: AppointmentView, event: DomainEvent) -> None:
         if status not in ENDED:
             _set_status(view, AppointmentStatus.NO_SHOW, at)
     elif event.type in ("attendance.confirmed", "attendance.declined") and status not in ENDED:
+        if event.data.get("schedule_version", view.schedule_version) != view.schedule_version:
+            return  # an answer about a time that has moved since (api/answers.py tells the patient)
         view.attendance = "confirmed" if event.type == "attendance.confirmed" else "declined"
         view.attendance_at = at
 

@@ -79,9 +79,12 @@ async def contacts_with_phone(
 
 
 async def last_answerable(
-    session: AsyncSession, contacts: Collection[tuple[str, str]], channel: str, templates: Collection[str]
+    session: AsyncSession,
+    contacts: Collection[tuple[str, str]],
+    channel: str,
+    templates: Collection[str] | None,
 ) -> Delivery | None:
-    """The newest message of these templates that went to one of these (tenant, contact) on the channel."""
+    """The newest message (of these templates) that went to one of these (tenant, contact) on the channel."""
     if not contacts:
         return None
     query = (
@@ -89,8 +92,10 @@ async def last_answerable(
         .where(
             tuple_(DeliveryRow.tenant, DeliveryRow.contact_id).in_(list(contacts)),
             DeliveryRow.channel == channel,
-            DeliveryRow.template.in_(list(templates)),
             DeliveryRow.status.in_([status.value for status in ANSWERABLE]),
+            DeliveryRow.template.in_(list(templates))
+            if templates is not None
+            else DeliveryRow.id.is_not(None),
         )
         .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc())
         .limit(1)
@@ -146,7 +151,7 @@ class Ledger:
             return await contacts_with_phone(session, phone, tenant)
 
     async def last_answerable(
-        self, contacts: Collection[tuple[str, str]], channel: str, templates: Collection[str]
+        self, contacts: Collection[tuple[str, str]], channel: str, templates: Collection[str] | None
     ) -> Delivery | None:
         async with self._sessions() as session:
             return await last_answerable(session, contacts, channel, templates)

@@ -108,3 +108,28 @@ def status_callback(
         hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
     ).decode()
     return form, {"X-Twilio-Signature": signature}
+
+
+def incoming_message(
+    url: str, sender: str, body: str, auth_token: str, sid: str, to: str = "+15005550006"
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The form Twilio posts to a number's "a message comes in" webhook, and its signature."""
+    form = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": "AC",
+        "MessagingServiceSid": "",
+        "From": sender,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+    signed = url + "".join(name + form[name] for name in sorted(form))
+    signature = base64.b64encode(
+        hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    ).decode()
+    return form, {"X-Twilio-Signature": signature}

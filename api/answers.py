@@ -1,0 +1,358 @@
+"""Patients' free-text replies become events, consent records or a message to staff.
+
+A reply (an SMS through Twilio, a WhatsApp text) names only a phone number. It is read against the
+last actionable message that went to that number on that channel (domain/answers.py): `1`/`2`,
+`да`/`нет` to a visit reminder become `attendance.confirmed`/`attendance.declined`, a digit after a
+feedback request `feedback.submitted`, through the outbox like a button press. STOP-family words
+revoke consent for the channel in the ledger (confirmed once), START grants it back, HELP answers
+with the clinic's contact. Anything else is kept for staff (`GET /v1/replies?intent=unknown`).
+An answer about a time that has since moved, or a visit since cancelled, is not applied: the
+patient is told what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from temporalio.service import RPCError
+
+from api.auth import StoreDep, Tenant
+from api.problems import Problem
+from api.relay import Accepted, Relay
+from api.timeline import lifecycle_state
+from channels.base import OutgoingMessage, SendError
+from channels.config import ChannelsConfig, get_channels_config
+from channels.registry import build_adapters, close_adapters
+from domain.answers import QUESTIONS, Intent, read_reply
+from domain.consent import ConsentCategory, ConsentChange, ConsentSource, allowed
+from domain.contacts import Channel, Contact
+from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from domain.events import EVENT_DATA, DomainEvent
+from i18n.formatting import format_datetime
+from store import EventStatus, InboundEventKey, Store
+from store.consent import InboundReply, Ledger
+from workflows.inputs import AppointmentState
+from workflows.routes import route
+
+router = APIRouter()
+log = logging.getLogger("nudgeflow.answers")
+VERSION = re.compile(r"-v(\d+)")
+
+# What the engine itself answers; short, so an SMS stays one segment.
+SAY: dict[str, dict[str, str]] = {
+    "en": {
+        "stop": "You will get no more messages here. Reply START to get them again.",
+        "start": "You will get messages here again. Reply STOP to stop them.",
+        "help": "{clinic}. Reply STOP to stop messages.",
+        "moved": "Your visit has moved to {when}; your answer was not applied to the new time.",
+        "cancelled": "Your visit on {when} was cancelled, so there is nothing to confirm.",
+    },
+    "ru": {
+        "stop": "Больше не будем писать сюда. Чтобы снова получать сообщения, ответьте СТАРТ.",
+        "start": "Снова будем писать сюда. Чтобы отписаться, ответьте СТОП.",
+        "help": "{clinic}. Чтобы отписаться, ответьте СТОП.",
+        "moved": "Ваш визит перенесён на {when}; ответ к новому времени не применён.",
+        "cancelled": "Ваш визит {when} отменён, подтверждать нечего.",
+    },
+}
+
+
+def _say(key: str, locale: str, **values: str) -> str:
+    texts = SAY.get(locale.split("-")[0].lower(), SAY["en"])
+    return texts[key].format(**values)
+
+
+def _config(request: Request) -> ChannelsConfig:
+    config = getattr(request.app.state, "channels", None)
+    return config if isinstance(config, ChannelsConfig) else get_channels_config()
+
+
+async def text_reply(
+    request: Request,
+    store: Store,
+    *,
+    provider: str,
+    channel: Channel,
+    phone: str,
+    text: str,
+    message_id: str,
+    tenant: str | None = None,
+) -> InboundReply | None:
+    """Act on one reply; the recorded reply, None when the provider sent it before."""
+    ledger = Ledger(store.engine)
+    contacts = await ledger.contacts_with_phone(phone, tenant)
+    keys = [(t, c.id) for t, c in contacts]
+    question = await ledger.last_answerable(keys, channel.value, list(QUESTIONS))
+    latest = question or await ledger.last_answerable(keys, channel.value, None)
+    owner = (latest.tenant, latest.contact_id) if latest else (keys[0] if keys else None)
+    contact = next((c for t, c in contacts if owner == (t, c.id)), None)
+    about = question or latest
+    read = read_reply(
+        text, contact.locale if contact else "en", QUESTIONS.get(question.template) if question else None
+    )
+    reply = await ledger.claim_reply(
+        InboundReply(
+            tenant=owner[0] if owner else None,
+            contact_id=owner[1] if owner else None,
+            channel=channel.value,
+            provider=provider,
+            message_id=message_id,
+            sender=phone,
+            text=text[:2000],
+            intent=read.intent.value,
+            delivery_id=about.id if about else None,
+        )
+    )
+    if reply is None:
+        return None  # a redelivered webhook: it did what it does once
+    assert reply.id is not None
+    if owner is None or contact is None:
+        outcome = "no contact has this number: kept for staff"
+    elif read.intent in (Intent.STOP, Intent.START):
+        outcome = await _consent(request, store, ledger, reply, contacts, channel, read.intent)
+    elif read.intent is Intent.HELP:
+        outcome = await _help(request, store, reply, owner[0], contact, channel, latest)
+    elif read.intent in (Intent.CONFIRM, Intent.DECLINE, Intent.RATING) and question is not None:
+        extra: dict[str, Any] = {"rating": read.rating, "comment": read.comment} if read.rating else {}
+        event_type = {
+            Intent.CONFIRM: "attendance.confirmed",
+            Intent.DECLINE: "attendance.declined",
+            Intent.RATING: "feedback.submitted",
+        }[read.intent]
+        outcome = await answer(
+            request, store, f"/inbound/{provider}", question, event_type, extra, reply.message_id
+        )
+        if outcome.startswith("stale"):
+            await say(request, store, owner[0], contact, channel, outcome.partition(": ")[2], f"{reply.id}")
+    else:
+        outcome = "not understood: kept for staff"
+        log.warning("a reply from contact %s of tenant %s needs a person", owner[1], owner[0])
+    await ledger.settle_reply(reply.id, read.intent.value, outcome)
+    return reply.model_copy(update={"outcome": outcome})
+
+
+async def _consent(
+    request: Request,
+    store: Store,
+    ledger: Ledger,
+    reply: InboundReply,
+    contacts: list[tuple[str, Contact]],
+    channel: Channel,
+    intent: Intent,
+) -> str:
+    """STOP or START for this channel, every category, every tenant that knows the number.
+
+    The sender number is shared by the tenants behind it and the gateway blocks it for all of them,
+    so the ledger says the same. The confirmation goes once: a second STOP changes nothing.
+    """
+    status = "revoked" if intent is Intent.STOP else "granted"
+    done = []
+    for tenant, contact in contacts:
+        before = await ledger.consents(tenant, contact.id)
+        was_allowed = all(allowed(before, contact, channel, c) for c in ConsentCategory)
+        if was_allowed == (status == "granted"):
+            continue
+        changes = [
+            ConsentChange(
+                contact_id=contact.id,
+                category=category,
+                status=status,
+                channel=channel,
+                contact_point=reply.sender,
+                source=ConsentSource.KEYWORD,
+                evidence={"message_id": reply.message_id, "provider": reply.provider, "text": reply.text},
+                actor=f"{channel.value}:{reply.sender}",
+            )
+            for category in ConsentCategory
+        ]
+        await ledger.append(tenant, changes)
+        await _consent_event(store, tenant, f"/inbound/{reply.provider}", reply.message_id, changes[0])
+        await say(request, store, tenant, contact, channel, _say(intent.value, contact.locale), f"{reply.id}")
+        done.append(tenant)
+    verb = "consent revoked" if status == "revoked" else "consent granted"
+    return f"{verb} on {channel.value}" if done else f"{verb} already: nothing changed"
+
+
+async def _consent_event(
+    store: Store, tenant: str, source: str, message_id: str, change: ConsentChange
+) -> None:
+    """`consent.revoked` / `consent.granted` in the outbox with the other events (settled at once)."""
+    await store.claim_events(
+        tenant,
+        [
+            InboundEventKey(
+                source=source,
+                event_id=f"consent:{message_id}:{change.contact_id}",
+                type=f"consent.{change.status}",
+                subject=change.contact_id,
+            )
+        ],
+    )
+
+
+async def _help(
+    request: Request,
+    store: Store,
+    reply: InboundReply,
+    tenant: str,
+    contact: Contact,
+    channel: Channel,
+    latest: Delivery | None,
+) -> str:
+    clinic = await _clinic_contact(request, tenant, latest)
+    await say(
+        request, store, tenant, contact, channel, _say("help", contact.locale, clinic=clinic), f"{reply.id}"
+    )
+    return "answered with the clinic's contact"
+
+
+async def _clinic_contact(request: Request, tenant: str, latest: Delivery | None) -> str:
+    """The clinic as the patient's last message named it: location, address and phone if known."""
+    if latest is not None and latest.subject.startswith("appointment:"):
+        state = await _appointment(request, tenant, latest.subject.partition(":")[2])
+        details = state.view.details if state and state.view else None
+        if details is not None:
+            where = details.location
+            phone = str(getattr(where, "phone", "") or "")
+            return ", ".join(part for part in (where.name, where.address, phone) if part)
+    return tenant
+
+
+async def _appointment(request: Request, tenant: str, appointment_id: str) -> AppointmentState | None:
+    try:
+        _, state = await lifecycle_state(request.app.state.temporal, tenant, "appointment", appointment_id)
+    except (Problem, RPCError):
+        return None
+    return state if isinstance(state, AppointmentState) else None
+
+
+async def stale(request: Request, delivery: Delivery) -> str | None:
+    """What changed since a reminder was sent, in the patient's words; None while it still holds."""
+    version = VERSION.search(delivery.step)
+    if version is None or not delivery.subject.startswith("appointment:"):
+        return None
+    state = await _appointment(request, delivery.tenant, delivery.subject.partition(":")[2])
+    view = state.view if state else None
+    if view is None or view.details is None:
+        return None
+    details = view.details
+    locale, tz = details.patient.locale, details.patient.timezone
+    when = format_datetime(details.starts_at, locale, tz, "short")
+    if view.status.value in ("cancelled", "rejected"):
+        return _say("cancelled", locale, when=when)
+    if view.schedule_version != int(version.group(1)):
+        return _say("moved", locale, when=when)
+    return None
+
+
+async def answer(
+    request: Request,
+    store: Store,
+    source: str,
+    delivery: Delivery,
+    event_type: str,
+    extra: dict[str, Any],
+    answer_id: str,
+) -> str:
+    """The answer to a delivery's question as its domain event, through the outbox; what it did."""
+    changed = await stale(request, delivery)
+    if changed is not None:
+        return f"stale: {changed}"
+    aggregate_id = delivery.subject.partition(":")[2]
+    payload: dict[str, Any] = {"appointment_id": aggregate_id}
+    version = VERSION.search(delivery.step)
+    if version is not None:
+        # The time the patient answered about: the lifecycle ignores it if the time moved since.
+        payload["schedule_version"] = int(version.group(1))
+    if event_type == "feedback.submitted":
+        payload = {"subject_id": aggregate_id, **{k: v for k, v in extra.items() if v}}
+    target = route(delivery.tenant, event_type, EVENT_DATA[event_type].model_validate(payload))
+    if target is None:
+        return "nothing owns it"
+    now = datetime.now(UTC)
+    event = DomainEvent(
+        id=f"reply:{delivery.id}:{answer_id}",
+        source=source,
+        type=event_type,
+        tenant=delivery.tenant,
+        time=now,
+        received_at=now,
+        data=payload,
+    )
+    accepted = Accepted(delivery.tenant, target, event)
+    seen = await store.claim_events(delivery.tenant, [accepted.outbox_row(subject=aggregate_id)])
+    if seen[accepted.key] == EventStatus.NEW:
+        relay: Relay = request.app.state.relay
+        await relay.deliver([accepted])
+    return event_type
+
+
+async def say(
+    request: Request, store: Store, tenant: str, contact: Contact, channel: Channel, text: str, key: str
+) -> Delivery | None:
+    """Send the engine's own answer on the channel the reply came in, recorded in the delivery log."""
+    now = datetime.now(UTC)
+    draft = DeliveryDraft(
+        tenant=tenant,
+        idempotency_key=f"reply:{tenant}:{contact.id}:{key}",
+        subject=f"contact:{contact.id}",
+        workflow_id=f"reply:{tenant}:{contact.id}",
+        step=f"reply-{key}",
+        contact_id=contact.id,
+        template="reply",
+        scheduled_for=now,
+    )
+    row, created = await store.begin_delivery(draft)
+    if not created:
+        return row
+    recipient = await store.contact_for_sending(tenant, contact)
+    adapters = build_adapters(_config(request))
+    try:
+        adapter = adapters.get(channel)
+        if adapter is None:
+            raise SendError(f"no {channel.value} provider configured")
+        receipt = await adapter.send(
+            OutgoingMessage(
+                idempotency_key=draft.idempotency_key, channel=channel, recipient=recipient, body=text
+            )
+        )
+        outcome = DeliveryOutcome(
+            status=DeliveryStatus.SENT,
+            channel=channel.value,
+            provider=receipt.provider,
+            body=text,
+            provider_message_id=receipt.provider_message_id,
+            cost=receipt.cost,
+            sent_at=datetime.now(UTC),
+        )
+    except SendError as exc:
+        log.warning("the answer to a reply of contact %s could not go: %s", contact.id, exc)
+        outcome = DeliveryOutcome(
+            status=DeliveryStatus.FAILED, channel=channel.value, body=text, reason=str(exc)
+        )
+    finally:
+        await close_adapters(adapters)
+    return await store.finish_delivery(row.id, outcome)
+
+
+@router.get("/v1/contacts/{contact_id}/consents")
+async def contact_consents(contact_id: str, tenant: Tenant, store: StoreDep) -> dict[str, Any]:
+    """The contact's consent ledger, oldest first: every grant and revocation with its evidence."""
+    records = await Ledger(store.engine).consents(tenant, contact_id)
+    return {"contact_id": contact_id, "consents": [r.model_dump(mode="json") for r in records]}
+
+
+@router.get("/v1/replies")
+async def inbound_replies(
+    tenant: Tenant,
+    store: StoreDep,
+    intent: Intent | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Patients' replies, newest first, with what each did; `intent=unknown` is for a person to read."""
+    found = await Ledger(store.engine).replies(tenant, intent=intent.value if intent else None, limit=limit)
+    return {"replies": [r.model_dump(mode="json") for r in found]}

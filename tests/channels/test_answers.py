@@ -1,0 +1,218 @@
+"""Patients answer by SMS and WhatsApp text: over real HTTP, counted at the fake providers."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from config import Settings
+from domain.contacts import Contact
+from domain.settings import TenantSettings
+from tests.channels.clinic import clinic_with_fakes, local_day
+from tests.channels.conftest import Fakes
+from tests.channels.test_inbound import Desk
+from tests.factories import appointment, patient
+from tests.fakes import twilio, whatsapp
+
+URL = "http://nudgeflow/v1/inbound/twilio"
+_n = itertools.count(1)
+
+
+@pytest_asyncio.fixture
+async def desk(
+    time_env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Desk]:
+    """A clinic on the time-skipping server and the API its providers call back (as in test_inbound)."""
+    async with clinic_with_fakes(time_env, fakes, task_queue, tmp_path) as clinic:
+        app = create_app(Settings(task_queue=task_queue), store=clinic.store, temporal=time_env.client)
+        app.state.channels = fakes.config(public_base_url="http://nudgeflow")
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://nudgeflow") as api:
+                yield Desk(clinic, api)
+
+
+def phone() -> str:
+    return f"+4477009{next(_n) + 31000:05d}"
+
+
+async def reminded(desk: Desk, ref: str, person: dict[str, Any]) -> datetime:
+    """The patient (stored, as the API stores them) is sent the 24-hour reminder."""
+    await desk.clinic.store.upsert_contact(desk.clinic.tenant, Contact.model_validate(person))
+    starts_at = await local_day(desk.clinic, 3, time(14, 0))
+    await desk.clinic.post("appointment.confirmed", appointment(ref, starts_at, patient=person))
+    await desk.clinic.advance_to(starts_at - timedelta(hours=23), ref)
+    return starts_at
+
+
+async def text(desk: Desk, fakes: Fakes, sender: str, body: str, token: str | None = None) -> httpx.Response:
+    sid = f"SM{next(_n):032x}"
+    form, signature = twilio.incoming_message(URL, sender, body, token or fakes.twilio.auth_token, sid)
+    return await desk.api.post("/v1/inbound/twilio", data=form, headers=signature)
+
+
+def key(desk: Desk) -> dict[str, str]:
+    return {"Authorization": f"Bearer key-{desk.clinic.tenant}"}
+
+
+def sms_to(fakes: Fakes, number: str) -> list[str]:
+    return [r["payload"]["Body"] for r in fakes.twilio.requests if r["to"] == number]
+
+
+async def test_an_sms_reply_2_declines_the_visit_and_staff_hear_of_it(desk: Desk, fakes: Fakes) -> None:
+    staff_chat = str(790000 + next(_n))
+    admin = Contact(
+        id="admin-a", name="Админ", locale="ru", timezone="Europe/Moscow", telegram_chat_id=staff_chat
+    )
+    settings = TenantSettings(timezone="Europe/Moscow", staff_recipients=[admin])
+    await desk.clinic.store.put_settings(desk.clinic.tenant, settings)
+    number = phone()
+    await reminded(desk, "ans-1", patient(id="ans-p1", phone=number))
+    assert [s for s in await desk.clinic.steps("ans-1") if s.startswith("reminder-24h")]
+
+    answered = await text(desk, fakes, number, "2")
+
+    assert answered.status_code == 200 and "<Response>" in answered.text
+    state = await desk.clinic.settle("ans-1")
+    assert state.view.attendance == "declined"  # type: ignore[union-attr]
+    assert len([r for r in fakes.telegram.sent() if r.get("chat_id") == staff_chat]) == 1
+
+
+async def test_an_sms_reply_1_confirms_and_a_redelivered_webhook_changes_nothing(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number = phone()
+    await reminded(desk, "ans-2", patient(id="ans-p2", phone=number))
+    sid = f"SM{next(_n):032x}"
+    form, signature = twilio.incoming_message(URL, number, "Да, приду", fakes.twilio.auth_token, sid)
+    for _ in range(2):
+        assert (await desk.api.post("/v1/inbound/twilio", data=form, headers=signature)).status_code == 200
+    assert (await desk.clinic.settle("ans-2")).view.attendance == "confirmed"  # type: ignore[union-attr]
+    replies = (await desk.api.get("/v1/replies", headers=key(desk))).json()["replies"]
+    assert [(r["intent"], r["outcome"]) for r in replies if r["sender"] == number] == [
+        ("confirm", "attendance.confirmed")
+    ]
+
+
+async def test_stop_please_opts_out_once_and_the_next_reminder_goes_by_email_until_start(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number, address = phone(), f"stop-{next(_n)}@patients.example"
+    person = patient(id="ans-p3", phone=number, email=address, preferred_channels=["sms"])
+    starts_at = await reminded(desk, "ans-3", person)
+    assert len(sms_to(fakes, number)) == 2  # the confirmation and the 24-hour reminder
+
+    assert (await text(desk, fakes, number, "Stop please")).status_code == 200
+    assert (await text(desk, fakes, number, "STOP")).status_code == 200
+
+    # One confirmation, however many STOPs
+    assert len(sms_to(fakes, number)) == 3 and "СТАРТ" in sms_to(fakes, number)[-1]
+    ledger = (await desk.api.get("/v1/contacts/ans-p3/consents", headers=key(desk))).json()["consents"]
+    assert {(r["channel"], r["category"], r["status"], r["source"]) for r in ledger} == {
+        ("sms", c, "revoked", "keyword") for c in ("transactional", "reminders", "billing", "marketing")
+    }
+    assert ledger[0]["evidence"]["text"] == "Stop please" and ledger[0]["contact_point"] == number
+    # The 2-hour reminder: not by SMS, by email
+    await desk.clinic.advance_to(starts_at - timedelta(hours=1), "ans-3")
+    assert len(sms_to(fakes, number)) == 3
+    assert len([m for m in fakes.smtp.messages if m["To"] == address]) == 1
+
+    # START grants it back, confirmed by SMS
+    assert (await text(desk, fakes, number, "START")).status_code == 200
+    assert len(sms_to(fakes, number)) == 4
+    ledger = (await desk.api.get("/v1/contacts/ans-p3/consents", headers=key(desk))).json()["consents"]
+    assert [r["status"] for r in ledger[-4:]] == ["granted"] * 4
+    restored = await desk.clinic.store.contact_for_sending(desk.clinic.tenant, Contact(id="ans-p3"))
+    assert restored.consent_revoked == []
+
+
+async def test_a_reply_about_a_moved_visit_is_not_applied_and_the_patient_hears_the_new_time(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number = phone()
+    starts_at = await reminded(desk, "ans-4", patient(id="ans-p4", phone=number))
+    moved_to = starts_at + timedelta(days=1, hours=2)
+    await desk.clinic.post(
+        "appointment.rescheduled",
+        {"appointment_id": "ans-4", "starts_at": moved_to.isoformat(), "duration_minutes": 30},
+    )
+    before = len(sms_to(fakes, number))
+
+    assert (await text(desk, fakes, number, "1")).status_code == 200
+
+    state = await desk.clinic.settle("ans-4")
+    assert state.view.attendance is None  # type: ignore[union-attr]
+    told = sms_to(fakes, number)[before:]
+    assert any("перенес" in body and "16:00" in body for body in told), told
+
+
+async def test_a_reply_after_a_cancellation_is_not_applied(desk: Desk, fakes: Fakes) -> None:
+    number = phone()
+    await reminded(desk, "ans-5", patient(id="ans-p5", phone=number))
+    await desk.clinic.post(
+        "appointment.cancelled", {"appointment_id": "ans-5", "cancelled_by": "clinic", "reason": ""}
+    )
+    before = len(sms_to(fakes, number))
+    assert (await text(desk, fakes, number, "да")).status_code == 200
+    assert (await desk.clinic.settle("ans-5")).view.attendance is None  # type: ignore[union-attr]
+    assert any("отмен" in body for body in sms_to(fakes, number)[before:])
+
+
+async def test_a_rating_by_sms_digit_lands_as_feedback(desk: Desk, fakes: Fakes) -> None:
+    number = phone()
+    starts_at = await reminded(desk, "ans-6", patient(id="ans-p6", phone=number))
+    await desk.clinic.advance_to(starts_at + timedelta(minutes=40), "ans-6")
+    await desk.clinic.post("appointment.completed", {"appointment_id": "ans-6"})
+    await desk.clinic.advance(timedelta(hours=3), "ans-6")
+    assert "feedback_request" in await desk.clinic.steps("ans-6", "sent")
+
+    assert (await text(desk, fakes, number, "5 спасибо")).status_code == 200
+
+    state = await desk.clinic.settle("ans-6")
+    assert (state.view.rating, state.view.comment) == (5, "спасибо")  # type: ignore[union-attr]
+
+
+async def test_help_names_the_clinic_and_an_unknown_reply_is_kept_for_staff(desk: Desk, fakes: Fakes) -> None:
+    number = phone()
+    await reminded(desk, "ans-7", patient(id="ans-p7", phone=number))
+    before = len(sms_to(fakes, number))
+    await text(desk, fakes, number, "HELP")
+    await text(desk, fakes, number, "Можно перенести на пятницу?")
+    assert "Клиника на Арбате" in sms_to(fakes, number)[before]
+    assert len(sms_to(fakes, number)) == before + 1  # nobody answers "invalid response"
+    unknown = (await desk.api.get("/v1/replies?intent=unknown", headers=key(desk))).json()["replies"]
+    assert [r["text"] for r in unknown if r["sender"] == number] == ["Можно перенести на пятницу?"]
+
+
+async def test_forged_and_malformed_incoming_messages_are_refused(desk: Desk, fakes: Fakes) -> None:
+    number = phone()
+    await reminded(desk, "ans-8", patient(id="ans-p8", phone=number))
+    assert (await text(desk, fakes, number, "2", token="not-the-token")).status_code == 401
+    form, signature = twilio.incoming_message(URL, "", "2", fakes.twilio.auth_token, "SMx")
+    assert (await desk.api.post("/v1/inbound/twilio", data=form, headers=signature)).status_code == 400
+    assert (await desk.clinic.settle("ans-8")).view.attendance is None  # type: ignore[union-attr]
+
+
+async def test_a_whatsapp_text_answers_the_reminder_too(desk: Desk, fakes: Fakes) -> None:
+    number = phone()
+    fakes.whatsapp.window.add(number)
+    person = patient(id="ans-p9", phone=number, whatsapp=True)
+    await desk.clinic.store.upsert_contact(desk.clinic.tenant, Contact.model_validate(person))
+    now = int((await desk.clinic.now()).timestamp())
+    body, headers = whatsapp.signed(whatsapp.inbound_message(number, now, "hi"), "meta-app-secret")
+    assert (await desk.api.post("/v1/inbound/whatsapp", content=body, headers=headers)).status_code == 200
+    await reminded(desk, "ans-9", person)
+    assert [r.channel for r in await desk.clinic.deliveries("ans-9")][-1] == "whatsapp"
+    message = whatsapp.inbound_message(number, now, "нет")
+    message["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.NO"
+    body, headers = whatsapp.signed(message, "meta-app-secret")
+    assert (await desk.api.post("/v1/inbound/whatsapp", content=body, headers=headers)).status_code == 200
+    assert (await desk.clinic.settle("ans-9")).view.attendance == "declined"  # type: ignore[union-attr]
