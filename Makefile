@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install catalogs messages run test lint fmt bench clean
+.PHONY: venv install catalogs messages run test lint fmt bench clean screenshots
 
 venv install: catalogs
 
@@ -31,6 +31,10 @@ messages: $(STAMP)
 
 run: install
 	$(BIN)/python cli.py run
+
+# The staff console's screenshots in the README, English and Russian, drawn by Debian's Chromium.
+screenshots: install
+	$(BIN)/python -m tests.staff.screenshots
 
 lint: install
 	$(BIN)/ruff check .

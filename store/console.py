@@ -171,8 +171,9 @@ async def matching_contacts(session: AsyncSession, tenant: str, patient: str) ->
 
 
 def _kind_prefix(kind: str) -> Any:
-    # A range instead of LIKE, so the (tenant, subject) index serves it on both databases.
-    return and_(DeliveryRow.subject >= f"{kind}:", DeliveryRow.subject < f"{kind};")
+    # Deliberately not a range on `subject`: with one, SQLite takes the (tenant, subject) index and
+    # sorts every lesson ever sent; walking (tenant, created_at) back stops after one page.
+    return func.substr(DeliveryRow.subject, 1, len(kind) + 1) == f"{kind}:"
 
 
 async def search_deliveries(session: AsyncSession, tenant: str, wanted: LogFilter) -> list[LogEntry]:

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from api.staff.clock import clinic_clock
 from api.staff.deliveries import console
-from api.staff.web import Csrf, CurrentUser, get_store, page
+from api.staff.template_guide import template_names
+from api.staff.web import Csrf, CurrentUser, get_store, gettext, page
 from domain.contacts import Channel, Contact
 from store.console import LogFilter
 from store.contact_channels import ContactChannels
@@ -51,6 +52,7 @@ async def _card(
         form=form or card.data,
         error=error,
         channels=[c.value for c in Channel if c is not Channel.OUTBOX],
+        names=template_names(gettext(request)),
     )
 
 

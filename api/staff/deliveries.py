@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from api.staff.clock import clinic_clock, parse_day
-from api.staff.web import CurrentUser, get_store, page
+from api.staff.template_guide import template_names
+from api.staff.web import CurrentUser, get_store, gettext, page
 from domain.contacts import Channel
 from store.console import PAGE_SIZE, Console, LogFilter
 
@@ -104,6 +105,7 @@ async def delivery_log(
         providers=PROVIDERS,
         clock=clock,
         next_page=next_page,
+        names=template_names(gettext(request)),
     )
 
 
@@ -113,4 +115,5 @@ async def message(request: Request, user: CurrentUser, delivery_id: int) -> HTML
     if detail is None:
         return page(request, "message.html", user, status_code=404, message=f"no delivery {delivery_id}")
     clock = await clinic_clock(get_store(request), user.tenant)
-    return page(request, "delivery.html", user, detail=detail, m=detail.entry, clock=clock)
+    names = template_names(gettext(request))
+    return page(request, "delivery.html", user, detail=detail, m=detail.entry, clock=clock, names=names)

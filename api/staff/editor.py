@@ -72,7 +72,8 @@ async def template_list(
     filters = {"lifecycle": lifecycle, "locale": locale, "channel": channel}
     settings, t = await store.get_settings(user.tenant), gettext(request)
     groups: dict[str, dict[str, list[Row]]] = {name: {} for name in LIFECYCLES}
-    for row in shown:
+    order = list(GUIDE)  # the guide lists each lifecycle's templates in the order they go out
+    for row in sorted(shown, key=lambda r: order.index(r.key) if r.key in GUIDE else len(order)):
         groups.setdefault(row.lifecycle, {}).setdefault(row.key, []).append(row)
     about = {
         key: {"name": t.gettext(g.name), "when": g.when(settings, t), "audience": g.audience}

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.staff.clock import clinic_clock
+from api.staff.template_guide import template_names
 from api.staff.web import Csrf, CurrentUser, get_store, gettext, page
 from store.queues import QUEUES, Queues
 
@@ -51,6 +52,7 @@ async def work_queues(request: Request, user: CurrentUser) -> HTMLResponse:
         threshold=settings.low_rating_threshold,
         sla=int(settings.confirmation_sla.total_seconds() // 60),
         clock=clock,
+        names=template_names(t),
     )
 
 

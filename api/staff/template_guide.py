@@ -256,3 +256,8 @@ def lifecycle_of(key: str) -> str:
     return {"payment": "billing", "invoice": "billing", "balance": "billing"}.get(
         first, first if first in LIFECYCLES else "any"
     )
+
+
+def template_names(t: NullTranslations) -> dict[str, str]:
+    """Each known template's name in the UI's language, for the pages that list messages."""
+    return {key: t.gettext(guide.name) for key, guide in GUIDE.items()}

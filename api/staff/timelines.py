@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from babel.support import NullTranslations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
@@ -13,9 +14,10 @@ from pydantic import BaseModel
 from api.problems import Problem
 from api.staff.clock import Clock, clinic_clock
 from api.staff.deliveries import KINDS, console
+from api.staff.template_guide import duration, template_names
 from api.staff.web import CurrentUser, get_store, gettext, page
 from api.timeline import lifecycle_state
-from domain.planning import PlannedMessage, offset_label
+from domain.planning import PlannedMessage
 from domain.quiet_hours import before_by
 from store.console import LogFilter
 from workflows.inputs import AppointmentState, LifecycleState
@@ -39,7 +41,7 @@ def _starts_at(state: LifecycleState) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
 
 
-def why(message: PlannedMessage, starts_at: datetime | None, t: Any, clock: Clock) -> str:
+def why(message: PlannedMessage, starts_at: datetime | None, t: NullTranslations, clock: Clock) -> str:
     """The reason a message is planned where it is: skipped, moved by quiet hours, or on its offset."""
     if message.skip_reason:
         return str(t.gettext("will be skipped: %(reason)s") % {"reason": message.skip_reason})
@@ -47,7 +49,7 @@ def why(message: PlannedMessage, starts_at: datetime | None, t: Any, clock: Cloc
     if offset is None or starts_at is None:
         return ""
     due = before_by(starts_at, offset, message.recipient.timezone)
-    label = offset_label(offset)
+    label = duration(offset, t)
     if due != message.send_at:
         return str(
             t.gettext("%(offset)s before the start, moved by quiet hours from %(due)s")
@@ -117,4 +119,5 @@ async def timeline(request: Request, user: CurrentUser, kind: str, aggregate_id:
         sent=list(reversed(sent)),
         planned=planned,
         clock=clock,
+        names=template_names(t),
     )

@@ -88,7 +88,7 @@ async def test_an_administrator_finds_a_patient_reads_the_timeline_and_acknowled
             await expect(page.locator("#sent tr[data-step^='reminder-24h']")).to_contain_text("too late")
             planned = page.locator("#planned tr[data-step^='reminder-2h']")
             await expect(planned).to_contain_text(f"{tomorrow.isoformat()} 09:30")
-            await expect(planned).to_contain_text("2h before the start")
+            await expect(planned).to_contain_text("2 h before the start")
 
             await page.click("header >> text=Work queues")
             await expect(page.locator("#ratings")).to_contain_text("Нагрубили на ресепшене")

@@ -67,7 +67,7 @@ async def test_the_timeline_shows_the_stale_24h_reminder_skipped_and_the_2h_one_
             stale = row(html, "sent", "reminder-24h")
             assert "skipped" in stale and "too late" in stale
             planned = row(html, "planned", "reminder-2h")
-            assert f"{tomorrow.isoformat()} 09:30" in planned and "2h before the start" in planned
+            assert f"{tomorrow.isoformat()} 09:30" in planned and "2 h before the start" in planned
             assert "Анна Петрова" in html and "appointment.confirmed" in html
             assert f"starts_at:</span> {soon.isoformat()}" in html
 
