@@ -32,7 +32,8 @@ async def lifecycle_state(
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise Problem(404, "Not found", f"no {kind} {aggregate_id!r}") from exc
-        raise Problem(503, "Engine unavailable", "the workflow engine did not answer; retry later") from exc
+        detail = "the workflow engine did not answer; retry later"
+        raise Problem(503, "Engine unavailable", detail, retry_after=5) from exc
     return wf_id, state
 
 

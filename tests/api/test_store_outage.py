@@ -80,16 +80,25 @@ async def test_with_postgresql_unreachable_routes_answer_503_problems_and_readyz
         await store.close()
 
 
-async def test_readyz_names_temporal_when_it_does_not_answer(tmp_path: Path, task_queue: str) -> None:
+async def test_readyz_names_temporal_when_it_does_not_answer(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
     store = await make_store("sqlite", tmp_path)
-    unreachable = await Client.connect("127.0.0.1:9", data_converter=pydantic_data_converter, lazy=True)
+    gate = Gate(dev_env.client.service_client.config.target_host)
+    await gate.open()
+    temporal = await Client.connect(
+        f"127.0.0.1:{gate.listen_port}", namespace="default", data_converter=pydantic_data_converter
+    )
     try:
-        async with api(Settings(task_queue=task_queue), store, unreachable) as client:
+        async with api(Settings(task_queue=task_queue), store, temporal) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            await gate.shut()
             not_ready = await client.get("/readyz")
             assert not_ready.status_code == 503
             assert not_ready.headers["content-type"] == PROBLEM
             assert not_ready.json()["detail"].endswith(": temporal"), not_ready.json()
     finally:
+        await gate.shut()
         await store.close()
 
 
