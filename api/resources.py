@@ -11,6 +11,7 @@ from api.problems import Problem
 from domain.contacts import Contact
 from domain.deliveries import DeliveryStatus
 from domain.settings import TenantSettings
+from store.settings_audit import SettingsAudit
 
 router = APIRouter()
 
@@ -64,6 +65,7 @@ async def get_settings(tenant: Tenant, store: StoreDep) -> TenantSettings:
 async def put_settings(
     settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep, request: Request
 ) -> TenantSettings:
-    saved = await store.put_settings(tenant, settings)
+    # Audited like a change from the staff console, with the API key as the author.
+    await SettingsAudit(store.engine).change(tenant, settings, "API key")
     request.app.state.relay.forget_settings(tenant)
-    return saved
+    return await store.get_settings(tenant)

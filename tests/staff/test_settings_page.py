@@ -130,3 +130,12 @@ async def test_another_tenants_changes_are_not_shown(browser: httpx.AsyncClient,
     await sign_in(browser, store, Role.ADMIN, "other")
     html = (await browser.get("/staff/settings")).text
     assert "No changes yet." in html and 'value="24h, 2h"' in html
+
+
+async def test_a_change_through_the_api_is_audited_too(browser: httpx.AsyncClient, store: Store) -> None:
+    key = {"Authorization": "Bearer demo-key"}
+    answer = await browser.put("/v1/settings", headers=key, json={"reminder_offsets": ["PT3H"]})
+    assert answer.status_code == 200 and answer.json()["reminder_offsets"] == ["PT3H"]
+    await sign_in(browser, store, Role.ADMIN)
+    audit = (await browser.get("/staff/settings")).text.split('id="audit"', 1)[1]
+    assert "API key" in audit and "reminder_offsets" in audit and "PT3H" in audit
