@@ -5,9 +5,9 @@ last actionable message that went to that number on that channel (domain/answers
 `да`/`нет` to a visit reminder become `attendance.confirmed`/`attendance.declined`, a digit after a
 feedback request `feedback.submitted`, through the outbox like a button press. STOP-family words
 revoke consent for the channel in the ledger (confirmed once), START grants it back, HELP answers
-with the clinic's contact. Anything else is kept for staff (`GET /v1/replies?intent=unknown`).
-An answer about a time that has since moved, or a visit since cancelled, is not applied: the
-patient is told what changed.
+with the clinic's contact. An answer about a time that has since moved, or a visit since
+cancelled, is not applied: the patient is told what changed. Anything else goes to the tenant's
+staff as a message and stays listed for them (`GET /v1/replies?intent=unknown`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from domain.consent import ConsentCategory, ConsentChange, ConsentSource, allowe
 from domain.contacts import Channel, Contact
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from domain.events import EVENT_DATA, DomainEvent
+from domain.routing import channel_order
 from i18n.formatting import format_datetime
 from store import EventStatus, InboundEventKey, Store
 from store.consent import InboundReply, Ledger
@@ -50,6 +51,7 @@ SAY: dict[str, dict[str, str]] = {
         "help": "{clinic}. Reply STOP to stop messages.",
         "moved": "Your visit has moved to {when}; your answer was not applied to the new time.",
         "cancelled": "Your visit on {when} was cancelled, so there is nothing to confirm.",
+        "to_staff": "{who} wrote by {channel}, and it is not an answer the engine understands: «{text}»",
     },
     "ru": {
         "stop": "Больше не будем писать сюда. Чтобы снова получать сообщения, ответьте СТАРТ.",
@@ -57,6 +59,7 @@ SAY: dict[str, dict[str, str]] = {
         "help": "{clinic}. Чтобы отписаться, ответьте СТОП.",
         "moved": "Ваш визит перенесён на {when}; ответ к новому времени не применён.",
         "cancelled": "Ваш визит {when} отменён, подтверждать нечего.",
+        "to_staff": "{who} написал(а) в {channel}, ответ не распознан: «{text}»",
     },
 }
 
@@ -129,8 +132,7 @@ async def text_reply(
         if outcome.startswith("stale"):
             await say(request, store, owner[0], contact, channel, outcome.partition(": ")[2], f"{reply.id}")
     else:
-        outcome = "not understood: kept for staff"
-        log.warning("a reply from contact %s of tenant %s needs a person", owner[1], owner[0])
+        outcome = await _to_staff(request, store, owner[0], contact, reply)
     await ledger.settle_reply(reply.id, read.intent.value, outcome)
     return reply.model_copy(update={"outcome": outcome})
 
@@ -192,6 +194,24 @@ async def _consent_event(
             )
         ],
     )
+
+
+async def _to_staff(
+    request: Request, store: Store, tenant: str, contact: Contact, reply: InboundReply
+) -> str:
+    """A reply nobody could read goes to the tenant's staff as a message, each on their cheapest channel."""
+    log.warning("a reply from contact %s of tenant %s needs a person", contact.id, tenant)
+    settings = await store.get_settings(tenant)
+    name = f"{contact.name} ({reply.sender})" if contact.name else reply.sender
+    told = 0
+    for person in settings.staff_recipients:
+        order = channel_order(person, settings.channel_costs, "staff_patient_reply")
+        if not order:
+            continue
+        text = _say("to_staff", person.locale, who=name, channel=reply.channel, text=reply.text[:500])
+        sent = await say(request, store, tenant, person, order[0], text, f"{reply.id}:{person.id}")
+        told += sent is not None and sent.status == DeliveryStatus.SENT
+    return "not understood: sent to staff" if told else "not understood: kept for staff"
 
 
 async def _help(

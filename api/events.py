@@ -15,9 +15,11 @@ from api.cloudevents import ParsedEvent, parse
 from api.limits import read_body
 from api.problems import FieldError, Problem
 from api.relay import Accepted, Relay
+from domain.consent import ConsentChange
 from domain.contacts import Contact
-from domain.events import DomainEvent
-from store import DeadEvent, EventStatus, InboundEventKey
+from domain.events import ConsentGiven, DomainEvent
+from store import DeadEvent, EventStatus, InboundEventKey, Store
+from store.consent import Ledger
 from workflows.routes import STORE_ONLY, Route, route
 
 router = APIRouter()
@@ -89,6 +91,9 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         claimed.append(key)
         if target is not None and domain_event is not None:
             to_deliver.append(Accepted(tenant, target, domain_event))
+    await _record_consents(
+        store, tenant, [e for e in events if (e.envelope.source, e.envelope.id) in claimed]
+    )
     ignored = await relay.deliver(to_deliver, leased=True) if lease is not None else set()
     EVENTS.labels("accepted").inc(len(claimed))
     EVENTS.labels("duplicate").inc(len(duplicates))
@@ -100,6 +105,30 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
         },
         status_code=202,
     )
+
+
+async def _record_consents(store: Store, tenant: str, events: list[ParsedEvent]) -> None:
+    """New `consent.*` events become consent ledger records (api/answers.py reads them back)."""
+    changes = []
+    for event in events:
+        data = event.data
+        if not isinstance(data, ConsentGiven):
+            continue
+        evidence = data.evidence if isinstance(data.evidence, dict) else {"text": data.evidence or ""}
+        changes.append(
+            ConsentChange(
+                contact_id=data.contact_id,
+                category=data.category,
+                status="granted" if event.envelope.type == "consent.granted" else "revoked",
+                channel=data.channel,
+                contact_point=data.contact_point,
+                source=data.source,
+                evidence={**evidence, "event_id": event.envelope.id},
+                actor=event.envelope.source,
+            )
+        )
+    if changes:
+        await Ledger(store.engine).append(tenant, changes)
 
 
 def _check_sizes(events: list[DomainEvent | None]) -> None:

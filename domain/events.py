@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from domain.contacts import Contact, check_timezone
+from domain.consent import ConsentCategory, ConsentSource
+from domain.contacts import Channel, Contact, check_timezone
 from domain.fields import Id, Moment, Name, Text, check_text
 
 ViewT = TypeVar("ViewT")
@@ -136,6 +137,18 @@ class ContactUpdated(_Data):
     contact: Contact
 
 
+class ConsentGiven(_Data):
+    """`consent.granted` / `consent.revoked`: a record for the ledger (domain/consent.py)."""
+
+    contact_id: Id = Field(min_length=1)
+    category: ConsentCategory
+    channel: Channel | None = None
+    source: ConsentSource = ConsentSource.EVENT
+    evidence: dict[str, Any] | Text | None = None
+    # The phone, chat or address it was given for; every address of the channel when absent.
+    contact_point: Text | None = None
+
+
 EVENT_DATA: dict[str, type[_Data]] = {
     "appointment.requested": Appointment,
     "appointment.confirmed": Appointment,
@@ -158,6 +171,8 @@ EVENT_DATA: dict[str, type[_Data]] = {
     "chat.message_sent": ChatMessage,
     "chat.message_read": ChatMessage,
     "contact.updated": ContactUpdated,
+    "consent.granted": ConsentGiven,
+    "consent.revoked": ConsentGiven,
 }
 
 

@@ -19,8 +19,8 @@ from workflows.inputs import LifecycleInput
 from workflows.lesson import LessonWorkflow
 from workflows.payment import PaymentWorkflow
 
-# Types that only update the store (contacts) and start no lifecycle.
-STORE_ONLY = frozenset({"contact.updated"})
+# Types that only update the store (contacts, the consent ledger) and start no lifecycle.
+STORE_ONLY = frozenset({"contact.updated", "consent.granted", "consent.revoked"})
 
 # kind -> workflow run method; the workflow id is always `{kind}:{tenant}:{aggregate_id}`.
 WORKFLOWS: dict[str, Any] = {

@@ -20,7 +20,7 @@ from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
-from tests.fakes import twilio, whatsapp
+from tests.fakes import telegram, twilio, whatsapp
 
 URL = "http://nudgeflow/v1/inbound/twilio"
 _n = itertools.count(1)
@@ -67,13 +67,18 @@ def sms_to(fakes: Fakes, number: str) -> list[str]:
     return [r["payload"]["Body"] for r in fakes.twilio.requests if r["to"] == number]
 
 
-async def test_an_sms_reply_2_declines_the_visit_and_staff_hear_of_it(desk: Desk, fakes: Fakes) -> None:
+async def staff_in_telegram(desk: Desk) -> str:
     staff_chat = str(790000 + next(_n))
     admin = Contact(
         id="admin-a", name="Админ", locale="ru", timezone="Europe/Moscow", telegram_chat_id=staff_chat
     )
     settings = TenantSettings(timezone="Europe/Moscow", staff_recipients=[admin])
     await desk.clinic.store.put_settings(desk.clinic.tenant, settings)
+    return staff_chat
+
+
+async def test_an_sms_reply_2_declines_the_visit_and_staff_hear_of_it(desk: Desk, fakes: Fakes) -> None:
+    staff_chat = await staff_in_telegram(desk)
     number = phone()
     await reminded(desk, "ans-1", patient(id="ans-p1", phone=number))
     assert [s for s in await desk.clinic.steps("ans-1") if s.startswith("reminder-24h")]
@@ -180,7 +185,8 @@ async def test_a_rating_by_sms_digit_lands_as_feedback(desk: Desk, fakes: Fakes)
     assert (state.view.rating, state.view.comment) == (5, "спасибо")  # type: ignore[union-attr]
 
 
-async def test_help_names_the_clinic_and_an_unknown_reply_is_kept_for_staff(desk: Desk, fakes: Fakes) -> None:
+async def test_help_names_the_clinic_and_an_unknown_reply_goes_to_staff(desk: Desk, fakes: Fakes) -> None:
+    staff_chat = await staff_in_telegram(desk)
     number = phone()
     await reminded(desk, "ans-7", patient(id="ans-p7", phone=number))
     before = len(sms_to(fakes, number))
@@ -190,6 +196,8 @@ async def test_help_names_the_clinic_and_an_unknown_reply_is_kept_for_staff(desk
     assert len(sms_to(fakes, number)) == before + 1  # nobody answers "invalid response"
     unknown = (await desk.api.get("/v1/replies?intent=unknown", headers=key(desk))).json()["replies"]
     assert [r["text"] for r in unknown if r["sender"] == number] == ["Можно перенести на пятницу?"]
+    [told] = [r["payload"]["text"] for r in fakes.telegram.sent() if r.get("chat_id") == staff_chat]
+    assert number in told and "Можно перенести на пятницу?" in told
 
 
 async def test_forged_and_malformed_incoming_messages_are_refused(desk: Desk, fakes: Fakes) -> None:
@@ -216,3 +224,64 @@ async def test_a_whatsapp_text_answers_the_reminder_too(desk: Desk, fakes: Fakes
     body, headers = whatsapp.signed(message, "meta-app-secret")
     assert (await desk.api.post("/v1/inbound/whatsapp", content=body, headers=headers)).status_code == 200
     assert (await desk.clinic.settle("ans-9")).view.attendance == "declined"  # type: ignore[union-attr]
+
+
+async def test_stop_with_no_other_channel_skips_the_next_reminder_with_the_reason(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number = phone()
+    starts_at = await reminded(desk, "ans-10", patient(id="ans-p10", phone=number))
+    assert (await text(desk, fakes, number, "СТОП")).status_code == 200
+    sent = len(sms_to(fakes, number))
+    await desk.clinic.advance_to(starts_at - timedelta(hours=1), "ans-10")
+    assert len(sms_to(fakes, number)) == sent
+    [two_hours] = [r for r in await desk.clinic.deliveries("ans-10") if r.step.startswith("reminder-2h")]
+    assert two_hours.status == "skipped" and "opted out" in str(two_hours.reason)
+
+
+async def test_consent_revoked_by_the_backend_for_reminders_on_sms_keeps_confirmations_on_sms(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number, address = phone(), f"cat-{next(_n)}@patients.example"
+    person = patient(id="ans-p11", phone=number, email=address, preferred_channels=["sms"])
+    revoked = {
+        "specversion": "1.0", "id": f"c-{next(_n)}", "source": "crm", "type": "consent.revoked",
+        "tenant": desk.clinic.tenant,
+        "data": {"contact_id": "ans-p11", "category": "reminders", "channel": "sms", "source": "staff",
+                 "evidence": "asked at the front desk"},
+    }  # fmt: skip
+    posted = await desk.api.post(
+        "/v1/events", json=revoked, headers={**key(desk), "Content-Type": "application/cloudevents+json"}
+    )
+    assert posted.status_code == 202, posted.text
+
+    await reminded(desk, "ans-11", person)
+
+    rows = {row.template: row for row in await desk.clinic.deliveries("ans-11")}
+    assert rows["appointment_confirmed"].channel == "sms"
+    assert rows["visit_reminder"].channel == "email"
+    [record] = (await desk.api.get("/v1/contacts/ans-p11/consents", headers=key(desk))).json()["consents"]
+    assert (record["source"], record["evidence"]["text"], record["actor"]) == (
+        "staff",
+        "asked at the front desk",
+        "crm",
+    )
+
+
+async def test_a_telegram_button_pressed_after_a_reschedule_is_not_applied(desk: Desk, fakes: Fakes) -> None:
+    chat = str(795000 + next(_n))
+    starts_at = await reminded(desk, "ans-12", patient(id="ans-p12", telegram_chat_id=chat))
+    markup = [r["payload"].get("reply_markup") for r in fakes.telegram.requests if r.get("chat_id") == chat]
+    [row] = next(m for m in markup if m)["inline_keyboard"]
+    moved_to = starts_at + timedelta(days=2)
+    await desk.clinic.post(
+        "appointment.rescheduled",
+        {"appointment_id": "ans-12", "starts_at": moved_to.isoformat(), "duration_minutes": 30},
+    )
+    pressed = await desk.api.post(
+        "/v1/inbound/telegram",
+        json=telegram.callback_update(chat, row[0]["callback_data"]),
+        headers={"X-Telegram-Bot-Api-Secret-Token": "tg-hook-secret"},
+    )
+    assert "перенес" in pressed.json()["text"]
+    assert (await desk.clinic.settle("ans-12")).view.attendance is None  # type: ignore[union-attr]
