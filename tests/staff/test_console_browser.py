@@ -1,5 +1,6 @@
 """The console in Debian's Chromium, at 1280 px and on a phone: find a patient by phone, read the
-appointment's timeline, acknowledge a low rating; no page scrolls sideways on a phone."""
+appointment's timeline, acknowledge a low rating, move a reminder with quiet hours in the settings'
+preview; a publisher cannot save settings; no page scrolls sideways on a phone."""
 
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ from tests.store.backends import database_url
 from tests.workflows.harness import running_clinic
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-PAGES = ("/staff/deliveries", "/staff/queues", "/staff/templates", "/staff/timeline/appointment/a-1")
+PAGES = (
+    "/staff/dashboard",
+    "/staff/deliveries",
+    "/staff/queues",
+    "/staff/templates",
+    "/staff/timeline/appointment/a-1",
+    "/staff/contacts/patient-1",
+    "/staff/settings",
+)
 
 
 @pytest_asyncio.fixture
@@ -98,9 +107,24 @@ async def test_an_administrator_finds_a_patient_reads_the_timeline_and_acknowled
 
             await page.goto("/staff/templates")
             await expect(page.locator("[data-about=balance_nudge]")).to_contain_text("Low balance reminder")
+
+            await page.click("header >> text=Settings")
+            two_hours = page.locator("#preview li[data-offset='2h']")
+            await expect(two_hours).to_contain_text("Sun 21:00")  # 07:00 falls in quiet hours 21-09
+            await page.fill("#f-quiet_start", "22:00")
+            await page.fill("#f-quiet_end", "07:00")
+            await page.click("button[value=preview]")
+            await expect(two_hours).to_contain_text("Mon 07:00")
+            await page.click("button[value=save]")
+            await expect(page.locator("#saved")).to_be_visible()
+            await expect(page.locator("#audit")).to_contain_text(email)
             await page.close()
 
-            phone = await sign_in(browser, base, email, 390, 844)
+            publisher = await staff_user(store, clinic.tenant, Role.PUBLISHER)
+            phone = await sign_in(browser, base, publisher, 390, 844)
+            await phone.goto("/staff/settings")
+            await expect(phone.locator("#read-only")).to_be_visible()
+            await expect(phone.locator("button[value=save]")).to_have_count(0)
             for path in PAGES:
                 await phone.goto(f"{path}?lang=ru")
                 await expect(phone.locator("h1")).to_be_visible()
