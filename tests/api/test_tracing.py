@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -30,6 +35,7 @@ from worker import build_worker
 
 KEY = {"Authorization": "Bearer demo-key", "Content-Type": "application/cloudevents+json"}
 NAME, PHONE = "Анна Петрова", "+79161234567"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -144,3 +150,44 @@ def test_urls_in_spans_lose_their_query_string_and_the_telegram_bot_token() -> N
     assert tracing.scrub_url(
         "https://user:pw@gate.smsaero.ru:8443/v2/sms/send?number=79161234567&text=hi"
     ) == ("https://gate.smsaero.ru:8443/v2/sms/send")
+
+
+class Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector that keeps the paths it was posted to."""
+
+    posted: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        Collector.posted.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_with_otel_exporter_otlp_endpoint_set_a_process_exports_its_spans_there() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    script = (
+        "import tracing; from config import Settings; from opentelemetry import trace\n"
+        "assert tracing.configure(Settings(), 'nudgeflow-test')\n"
+        "with tracing.relaying({}, 'appointment.confirmed'): pass\n"
+        "trace.get_tracer_provider().force_flush()\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+            capture_output=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr.decode()
+    assert Collector.posted == ["/v1/traces"]
