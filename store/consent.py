@@ -105,14 +105,28 @@ async def last_answerable(
 
 
 async def claim_reply(session: AsyncSession, reply: InboundReply) -> InboundReply | None:
-    """Record the reply once per (provider, message id); None when it was recorded before."""
-    values = reply.model_dump(exclude={"id", "at"}) | {"at": reply.at or utcnow()}
+    """Record the reply once per (provider, message id); None when it was acted on before.
+
+    A reply recorded but never settled (the process died while acting on it) is handed out again:
+    what acting does is idempotent (event ids, delivery keys, the ledger's latest state), so the
+    provider's redelivery finishes the job rather than losing the answer.
+    """
+    values = reply.model_dump(exclude={"id", "at"}) | {"at": reply.at or utcnow(), "outcome": ""}
     insert = insert_for(session, InboundReplyRow).values(**values)
     inserted = await session.execute(
         insert.on_conflict_do_nothing(index_elements=["provider", "message_id"]).returning(InboundReplyRow.id)
     )
     new_id = inserted.scalar_one_or_none()
-    return None if new_id is None else reply.model_copy(update={"id": new_id, "at": values["at"]})
+    if new_id is not None:
+        return reply.model_copy(update={"id": new_id, "at": values["at"]})
+    row = (
+        await session.execute(
+            select(InboundReplyRow).where(
+                InboundReplyRow.provider == reply.provider, InboundReplyRow.message_id == reply.message_id
+            )
+        )
+    ).scalar_one()
+    return None if row.outcome else InboundReply.model_validate(row, from_attributes=True)
 
 
 async def settle_reply(session: AsyncSession, reply_id: int, intent: str, outcome: str) -> None:
