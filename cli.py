@@ -179,7 +179,7 @@ def run(settings: Settings) -> int:
         ports["the Temporal UI, NUDGEFLOW_TEMPORAL_UI_PORT"] = ("127.0.0.1", settings.temporal_ui_port)
     stack = Stack(settings.data_dir, ROOT)
     try:
-        stack.claim(ports)
+        stack.claim(ports, settings)
     except StaleStack as stale:
         print(stale, file=sys.stderr)
         return 1

@@ -24,7 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from config import Settings
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# The variables that decide which task queue a worker polls, and the Settings field of each.
+QUEUE = {"TEMPORAL_ADDRESS": "temporal_address", "NUDGEFLOW_TASK_QUEUE": "task_queue"}
 STOP_GRACE_S = 15.0  # more than the worker's drain (config.worker_drain_timeout, 10 s by default)
 
 
@@ -45,8 +49,8 @@ class Stack:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self._record: IO[str] | None = None
 
-    def claim(self, ports: dict[str, tuple[str, int]]) -> None:
-        """Take the data dir and check the ports (name -> host, port), or raise StaleStack saying why."""
+    def claim(self, ports: dict[str, tuple[str, int]], settings: Settings) -> None:
+        """Take the data dir, check the ports (name -> host, port) and the task queue, or raise StaleStack."""
         self.record_path.parent.mkdir(parents=True, exist_ok=True)
         record = open(self.record_path, "a+")
         try:
@@ -55,7 +59,8 @@ class Stack:
             record.close()
             raise StaleStack(self._running_message()) from None
         self._record = record
-        problems = [*self._orphans(), *_taken(ports)]
+        recorded = {process["pid"] for process in self._recorded()}
+        problems = [*self._orphans(), *_taken(ports), *_stray_workers(self.root, settings, recorded)]
         if problems:
             self.release()
             raise StaleStack("nudgeflow: cannot start:\n  " + "\n  ".join(problems))
@@ -133,6 +138,44 @@ class Stack:
         pids = ", ".join(f"pid {p['pid']} {p['name']}" for p in orphans)
         groups = " ".join(f"-{p['pid']}" for p in orphans)
         return [f"processes of an earlier run still live: {pids}; stop them with `kill -TERM -- {groups}`"]
+
+
+def _stray_workers(root: Path, settings: Settings, recorded: set[int]) -> list[str]:
+    """`worker.py` processes of this checkout on our Temporal and task queue that no `run` recorded.
+
+    Orphans of a `run` from before children died with it, or a worker started by hand and forgotten:
+    they hold no port, and would take this run's tasks with whatever code they loaded. Linux only.
+    """
+    ours = {name: str(getattr(settings, field)) for name, field in QUEUE.items()}
+    strays = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        environ = _worker_environ(proc, root)
+        if environ is None or int(proc.name) in recorded:
+            continue
+        theirs = {
+            name: environ.get(name, Settings.model_fields[field].default) for name, field in QUEUE.items()
+        }
+        if theirs == ours:
+            strays.append(proc.name)
+    if not strays:
+        return []
+    queue = f"{settings.task_queue} on {settings.temporal_address}"
+    pids = ", ".join(f"pid {pid}" for pid in strays)
+    return [f"a worker no run started polls {queue}: {pids}; stop it with `kill {' '.join(strays)}`"]
+
+
+def _worker_environ(proc: Path, root: Path) -> dict[str, str] | None:
+    """The environment of a `worker.py` process running in `root`; None for any other process."""
+    try:
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+        if b"worker.py" not in (arg.rsplit(b"/", 1)[-1] for arg in argv[1:3]):
+            return None
+        if Path(os.readlink(proc / "cwd")) != root:
+            return None
+        variables = (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None  # gone meanwhile, or another user's
+    return dict(variable.split("=", 1) for variable in variables if "=" in variable)
 
 
 def _dies_with(parent: int) -> Callable[[], None] | None:

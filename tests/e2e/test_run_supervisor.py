@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from supervisor import _start_time
 from tests.conftest import require
@@ -133,3 +134,19 @@ def test_a_run_refuses_a_port_that_is_taken_and_names_who_holds_it(run_env: dict
         said = refusal(run_env)
     port = run_env["NUDGEFLOW_API_PORT"]
     assert f"port {port} (the API, NUDGEFLOW_API_PORT) is taken by pid {os.getpid()}" in said, said
+
+
+def test_a_run_refuses_while_a_worker_it_did_not_start_polls_its_task_queue(
+    dev_env: WorkflowEnvironment, run_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An orphan of an older run (or a forgotten terminal) would take this run's tasks: name it."""
+    run_env["TEMPORAL_ADDRESS"] = dev_env.client.service_client.config.target_host
+    with open(tmp_path / "stray.log", "ab") as log:
+        stray = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=run_env, stdout=log, stderr=log)
+    try:
+        said = refusal(run_env)
+        assert f"a worker no run started polls {run_env['NUDGEFLOW_TASK_QUEUE']}" in said, said
+        assert f"kill {stray.pid}`" in said, said
+    finally:
+        stray.kill()
+        stray.wait()
