@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_staff_sessions"
-down_revision = "0009_acknowledgements"
+down_revision = "0010_consents_and_replies"
 branch_labels = None
 depends_on = None
 
