@@ -4,7 +4,8 @@
   sent them), keyed by delivery id;
 - `booking`: online bookings (`appointment.requested`) nobody confirmed, rejected or cancelled yet,
   keyed by workflow id, each with its confirmation deadline;
-- `rating`: feedback at or below the tenant's low-rating threshold, keyed by the event's row id.
+- `rating`: feedback at or below the tenant's low-rating threshold, keyed by the event's row id;
+- `reply`: free-text replies no rule understood (`intent = unknown`), keyed by the reply's row id.
 
 Bookings and ratings are read from the stored inbound events, so they need no table of their own;
 an acknowledgement hides an item from its queue and records who dealt with it and when.
@@ -19,10 +20,11 @@ from pydantic import BaseModel
 from sqlalchemy import String, and_, cast, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from store.consent import InboundReply
 from store.console import LogEntry, entries_query, to_entry
-from store.tables import AcknowledgementRow, DeliveryRow, InboundEventRow, insert_for, utcnow
+from store.tables import AcknowledgementRow, DeliveryRow, InboundEventRow, InboundReplyRow, insert_for, utcnow
 
-QUEUES = ("delivery", "booking", "rating")
+QUEUES = ("delivery", "booking", "rating", "reply")
 NEEDS_A_PERSON = ("failed", "unknown")
 # A booking is settled by any of these; until then it waits for staff.
 BOOKING_SETTLED = (
@@ -169,6 +171,22 @@ async def low_ratings(session: AsyncSession, tenant: str, threshold: int, now: d
     return found[:LIMIT]
 
 
+async def unknown_replies(session: AsyncSession, tenant: str, now: datetime) -> list[InboundReply]:
+    query = (
+        select(InboundReplyRow)
+        .where(
+            InboundReplyRow.tenant == tenant,
+            InboundReplyRow.intent == "unknown",
+            InboundReplyRow.at >= now - LOOK_BACK,
+            _not_acknowledged(tenant, "reply", cast(InboundReplyRow.id, String)),
+        )
+        .order_by(InboundReplyRow.at.desc(), InboundReplyRow.id.desc())
+        .limit(LIMIT)
+    )
+    rows = (await session.execute(query)).scalars()
+    return [InboundReply.model_validate(row, from_attributes=True) for row in rows]
+
+
 async def acknowledge(session: AsyncSession, tenant: str, queue: str, item: str, by: str) -> None:
     """Once per item: a second acknowledgement (two people at once) keeps the first one's name."""
     insert = insert_for(session, AcknowledgementRow).values(
@@ -209,6 +227,10 @@ class Queues:
     async def low_ratings(self, tenant: str, threshold: int, now: datetime) -> list[LowRating]:
         async with self._sessions() as session:
             return await low_ratings(session, tenant, threshold, now)
+
+    async def unknown_replies(self, tenant: str, now: datetime) -> list[InboundReply]:
+        async with self._sessions() as session:
+            return await unknown_replies(session, tenant, now)
 
     async def acknowledge(self, tenant: str, queue: str, item: str, by: str) -> None:
         async with self._sessions.begin() as session:

@@ -14,6 +14,7 @@ from api.staff.deliveries import console
 from api.staff.template_guide import template_names
 from api.staff.web import Csrf, CurrentUser, get_store, gettext, page
 from domain.contacts import Channel, Contact
+from store.consent import Ledger
 from store.console import LogFilter
 from store.contact_channels import ContactChannels
 from store.staff import StaffUser
@@ -40,6 +41,7 @@ async def _card(
         return page(request, "message.html", user, status_code=404, message=f"no contact {contact_id!r}")
     card, dead = found
     recent = await console(request).search_deliveries(user.tenant, LogFilter(contact_id=contact_id, limit=20))
+    consents = await Ledger(get_store(request).engine).consents(user.tenant, contact_id)
     return page(
         request,
         "contact.html",
@@ -53,6 +55,7 @@ async def _card(
         error=error,
         channels=[c.value for c in Channel if c is not Channel.OUTBOX],
         names=template_names(gettext(request)),
+        consents=list(reversed(consents)),
     )
 
 

@@ -48,6 +48,7 @@ async def work_queues(request: Request, user: CurrentUser) -> HTMLResponse:
         bookings=[(booking, *countdown(booking.deadline, now, t)) for booking in bookings],
         failed=await reads.failed_deliveries(user.tenant),
         ratings=await reads.low_ratings(user.tenant, settings.low_rating_threshold, now),
+        replies=await reads.unknown_replies(user.tenant, now),
         acknowledged=await reads.recent_acknowledgements(user.tenant),
         threshold=settings.low_rating_threshold,
         sla=int(settings.confirmation_sla.total_seconds() // 60),

@@ -7,15 +7,22 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings
+from domain.consent import ConsentCategory, ConsentChange, ConsentSource
+from domain.contacts import Channel
 from store import Store
+from store.consent import Ledger
 from store.staff import Role
 from tests.staff.console_data import a_clinic, add_delivery
 from tests.staff.server import PASSWORD, staff_user
+
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 @pytest_asyncio.fixture
@@ -118,3 +125,16 @@ async def test_editing_a_contact_needs_the_csrf_token(browser: httpx.AsyncClient
     form = form_of((await browser.get("/staff/contacts/p-anna")).text)
     form.pop("csrf_token")
     assert (await browser.post("/staff/contacts/p-anna", data={**form, "name": "X"})).status_code == 403
+
+
+async def test_the_contact_page_shows_the_consent_ledger(browser: httpx.AsyncClient, store: Store) -> None:
+    await a_clinic(store)
+    change = ConsentChange(
+        contact_id="p-anna", category=ConsentCategory.MARKETING, status="revoked", channel=Channel.SMS,
+        source=ConsentSource.KEYWORD, evidence={"text": "СТОП"}, actor="+79161234567",
+    )  # fmt: skip
+    await Ledger(store.engine).append("demo", [change])
+    await sign_in(browser, store)
+    html = (await browser.get("/staff/contacts/p-anna")).text
+    row = re.search(r'<tr data-consent="marketing">.*?</tr>', html, re.S)
+    assert row is not None and "revoked" in row.group(0) and "СТОП" in row.group(0) and "sms" in row.group(0)

@@ -8,16 +8,22 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings
 from store import Store
 from store.staff import Role
+from store.tables import InboundReplyRow
 from tests.factories import patient
 from tests.staff.console_data import add_delivery, add_event
 from tests.staff.server import PASSWORD, staff_user
+
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 @pytest_asyncio.fixture
@@ -119,3 +125,23 @@ async def test_another_tenants_queues_stay_theirs(browser: httpx.AsyncClient, st
     await sign_in(browser, store, "other")
     html = (await browser.get("/staff/queues")).text
     assert items(html, "bookings") == items(html, "failed") == items(html, "ratings") == []
+
+
+async def test_a_reply_nobody_understood_waits_until_acknowledged(
+    browser: httpx.AsyncClient, store: Store
+) -> None:
+    async with AsyncSession(store.engine) as session, session.begin():
+        for n, (intent, text) in enumerate((("unknown", "а можно перенести на пятницу?"), ("confirm", "да"))):
+            session.add(
+                InboundReplyRow(
+                    tenant="demo", contact_id="p-1", channel="sms", provider="smsaero", message_id=f"m-{n}",
+                    sender="+79161234567", text=text, intent=intent, outcome="", at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+    await sign_in(browser, store)
+    html = (await browser.get("/staff/queues")).text
+    [item] = items(html, "replies")
+    assert "а можно перенести на пятницу?" in html and "“да”" not in html
+    answer = await browser.post("/staff/queues/reply/ack", data={"item": item, "csrf_token": csrf(html)})
+    assert answer.status_code == 303
+    assert items((await browser.get("/staff/queues")).text, "replies") == []
