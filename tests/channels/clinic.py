@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
@@ -22,13 +23,13 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 @asynccontextmanager
 async def clinic_with_fakes(
-    env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+    env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path, **worker_options: Any
 ) -> AsyncIterator[Clinic]:
     # SQLite only: routing is the subject here, the store runs on both backends in tests/store.
     store = Store(database_url("sqlite", tmp_path))
     adapters = build_adapters(fakes.config())
     try:
-        async with running_clinic(env, store, task_queue, adapters=adapters) as clinic:
+        async with running_clinic(env, store, task_queue, adapters=adapters, **worker_options) as clinic:
             await store.put_settings(clinic.tenant, TenantSettings(timezone="Europe/Moscow"))
             await clinic.wait_until_local(time(12, 0))  # noon in Moscow: outside quiet hours
             yield clinic

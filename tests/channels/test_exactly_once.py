@@ -97,6 +97,27 @@ async def test_provider_that_took_the_message_but_answered_too_late_gets_it_once
     assert confirmation.provider_message_id and confirmation.provider_message_id.startswith("SM")
 
 
+async def test_an_attempt_cut_by_its_own_budget_is_asked_about_not_repeated(
+    time_env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+) -> None:
+    # Given a worker whose provider call budget is shorter than Twilio's answer, which comes late
+    async with clinic_with_fakes(
+        time_env, fakes, task_queue, tmp_path, call_budget=timedelta(seconds=0.2)
+    ) as clinic:
+        phone = us_phone()
+        fakes.twilio.plan(phone, "accept_hang")
+        starts_at = await local_day(clinic, 3, time(14, 0))
+        await clinic.post(
+            "appointment.confirmed", appointment("t-0", starts_at, patient=patient(id="t-0", phone=phone))
+        )
+        await settle_later(clinic, "t-0")
+        # Then the cut attempt was left in doubt, the retry asked Twilio: one SMS
+        assert len(taken(fakes.twilio, "to", phone)) == 1
+        [row] = [r for r in await clinic.deliveries("t-0") if r.template == "appointment_confirmed"]
+        attempts = await clinic.store.list_attempts(row.id)
+        assert row.status == "sent" and any("no answer within" in (a.reason or "") for a in attempts)
+
+
 async def test_provider_that_took_the_message_behind_a_502_gets_it_once(clinic: Clinic, fakes: Fakes) -> None:
     # Given SMS Aero takes the message and a proxy in front of it answers 502
     phone = ru_phone()

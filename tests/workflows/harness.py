@@ -136,10 +136,20 @@ async def running_clinic(
     store: Store,
     task_queue: str,
     adapters: Mapping[Channel, ChannelAdapter] | None = None,
+    **worker_options: Any,
 ) -> AsyncIterator[Clinic]:
     clinic = Clinic(env, store, task_queue)
     await store.ensure_tenant(clinic.tenant, "Test clinic", f"key-{clinic.tenant}")
-    async with build_worker(env.client, store, task_queue, adapters=adapters):
+    # A bug in a workflow fails its test at once, instead of a workflow task retrying until a timeout.
+    worker = build_worker(
+        env.client,
+        store,
+        task_queue,
+        adapters=adapters,
+        workflow_failure_exception_types=[Exception],
+        **worker_options,
+    )
+    async with worker:
         try:
             yield clinic
         finally:
