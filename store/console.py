@@ -16,7 +16,6 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from store.tables import (
-    ContactChannelRow,
     ContactRow,
     DeliveryAttemptRow,
     DeliveryEventRow,
@@ -270,32 +269,6 @@ async def message_detail(session: AsyncSession, tenant: str, delivery_id: int) -
     )
 
 
-class ContactCard(BaseModel):
-    """A contact as the backend sent it, with what providers taught the engine about its channels."""
-
-    id: str
-    data: dict[str, Any]
-    telegram_chat_id: str | None = None
-    whatsapp_window_until: datetime | None = None
-    dead_addresses: list[str] = []
-    updated_at: datetime
-
-
-async def contact_card(session: AsyncSession, tenant: str, contact_id: str) -> ContactCard | None:
-    row = await session.get(ContactRow, (tenant, contact_id))
-    if row is None:
-        return None
-    learned = await session.get(ContactChannelRow, (tenant, contact_id))
-    return ContactCard(
-        id=row.id,
-        data=row.data,
-        telegram_chat_id=learned.telegram_chat_id if learned else None,
-        whatsapp_window_until=learned.whatsapp_window_until if learned else None,
-        dead_addresses=list(learned.dead_addresses) if learned else [],
-        updated_at=row.updated_at,
-    )
-
-
 class ReceivedEvent(BaseModel):
     """An event the backend sent about one lifecycle, as accepted (and when the relay passed it on)."""
 
@@ -364,10 +337,6 @@ class Console:
     async def message_detail(self, tenant: str, delivery_id: int) -> MessageDetail | None:
         async with self._sessions() as session:
             return await message_detail(session, tenant, delivery_id)
-
-    async def contact_card(self, tenant: str, contact_id: str) -> ContactCard | None:
-        async with self._sessions() as session:
-            return await contact_card(session, tenant, contact_id)
 
     async def lifecycle_events(self, tenant: str, workflow_id: str) -> list[ReceivedEvent]:
         async with self._sessions() as session:

@@ -1,8 +1,9 @@
-"""The console's view of a contact's channels: search, why an address is dead, clearing one."""
+"""The console's view of a contact: its card, its channels, why an address is dead, clearing one, search."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -10,8 +11,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.contacts import Contact
 from store import tenants
-from store.console import ContactCard, contact_card, matching_contacts
+from store.console import matching_contacts
 from store.tables import ContactChannelRow, ContactRow, DeliveryAttemptRow, DeliveryRow, utcnow
+
+
+class ContactCard(BaseModel):
+    """A contact as the backend sent it, with what providers taught the engine about its channels."""
+
+    id: str
+    data: dict[str, Any]
+    telegram_chat_id: str | None = None
+    whatsapp_window_until: datetime | None = None
+    dead_addresses: list[str] = []
+    updated_at: datetime
+
+
+async def contact_card(session: AsyncSession, tenant: str, contact_id: str) -> ContactCard | None:
+    row = await session.get(ContactRow, (tenant, contact_id))
+    if row is None:
+        return None
+    learned = await session.get(ContactChannelRow, (tenant, contact_id))
+    return ContactCard(
+        id=row.id,
+        data=row.data,
+        telegram_chat_id=learned.telegram_chat_id if learned else None,
+        whatsapp_window_until=learned.whatsapp_window_until if learned else None,
+        dead_addresses=list(learned.dead_addresses) if learned else [],
+        updated_at=row.updated_at,
+    )
 
 
 class DeadAddress(BaseModel):
