@@ -233,7 +233,7 @@ async def _help(
 async def _clinic_contact(request: Request, tenant: str, latest: Delivery | None) -> str:
     """The clinic as the patient's last message named it: location, address and phone if known."""
     if latest is not None and latest.subject.startswith("appointment:"):
-        state = await _appointment(request, tenant, latest.subject.partition(":")[2])
+        state = await appointment_state(request, tenant, latest.subject.partition(":")[2])
         details = state.view.details if state and state.view else None
         if details is not None:
             where = details.location
@@ -242,7 +242,7 @@ async def _clinic_contact(request: Request, tenant: str, latest: Delivery | None
     return tenant
 
 
-async def _appointment(request: Request, tenant: str, appointment_id: str) -> AppointmentState | None:
+async def appointment_state(request: Request, tenant: str, appointment_id: str) -> AppointmentState | None:
     try:
         _, state = await lifecycle_state(request.app.state.temporal, tenant, "appointment", appointment_id)
     except (Problem, RPCError):
@@ -255,7 +255,7 @@ async def stale(request: Request, delivery: Delivery) -> str | None:
     version = VERSION.search(delivery.step)
     if version is None or not delivery.subject.startswith("appointment:"):
         return None
-    state = await _appointment(request, delivery.tenant, delivery.subject.partition(":")[2])
+    state = await appointment_state(request, delivery.tenant, delivery.subject.partition(":")[2])
     view = state.view if state else None
     if view is None or view.details is None:
         return None

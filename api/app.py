@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 import logs
 import tracing
-from api import answers, events, health, inbound, resources, staff, timeline
+from api import answers, calendar_link, events, health, inbound, resources, staff, timeline
 from api.problems import (
     STORE_OUTAGES,
     FieldError,
@@ -85,7 +85,7 @@ def create_app(
     for outage in STORE_OUTAGES:
         app.add_exception_handler(outage, store_unavailable)
     app.add_exception_handler(Exception, internal_error)
-    for module in (events, resources, timeline, health, inbound, answers):
+    for module in (events, resources, timeline, health, inbound, answers, calendar_link):
         app.include_router(module.router)
     staff.mount(app)
     tracing.instrument_app(app)

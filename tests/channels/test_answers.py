@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,26 @@ URL = "http://nudgeflow/v1/inbound/twilio"
 _n = itertools.count(1)
 
 
-@pytest_asyncio.fixture
-async def desk(
-    time_env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+@asynccontextmanager
+async def open_desk(
+    env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Desk]:
     """A clinic on the time-skipping server and the API its providers call back (as in test_inbound)."""
-    async with clinic_with_fakes(time_env, fakes, task_queue, tmp_path) as clinic:
-        app = create_app(Settings(task_queue=task_queue), store=clinic.store, temporal=time_env.client)
+    async with clinic_with_fakes(env, fakes, task_queue, tmp_path) as clinic:
+        app = create_app(Settings(task_queue=task_queue), store=clinic.store, temporal=env.client)
         app.state.channels = fakes.config(public_base_url="http://nudgeflow")
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://nudgeflow") as api:
                 yield Desk(clinic, api)
+
+
+@pytest_asyncio.fixture
+async def desk(
+    time_env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Desk]:
+    async with open_desk(time_env, fakes, task_queue, tmp_path) as opened:
+        yield opened
 
 
 def phone() -> str:
