@@ -99,9 +99,11 @@ async def login(
 @router.post("/logout", dependencies=[Csrf])
 async def logout(request: Request) -> RedirectResponse:
     user_id = request.session.get("user_id")
-    if isinstance(user_id, int):
-        # The cookie is signed, not stored: only a new generation makes a copy of it worthless.
-        await get_store(request).end_staff_sessions(user_id)
+    user = await get_store(request).get_staff(user_id) if isinstance(user_id, int) else None
+    # The cookie is signed, not stored: only a new generation makes a copy of it worthless. A
+    # session already over (an old copy) ends nobody else's.
+    if user is not None and request.session.get("generation", 0) == user.session_generation:
+        await get_store(request).end_staff_sessions(user.id)
     request.session.clear()
     return RedirectResponse("/staff/login", status_code=303)
 

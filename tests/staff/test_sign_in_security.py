@@ -21,6 +21,9 @@ from store.staff import MAX_FAILED_LOGINS, Role
 from tests.staff.server import PASSWORD, staff_user
 from tests.staff.test_pages import csrf, sign_in
 
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 SECRET = "x" * 40
 
 
@@ -105,6 +108,22 @@ async def test_a_session_cookie_copied_before_sign_out_is_worthless_after(
     assert replayed.status_code == 303 and replayed.headers["location"] == "/staff/login"
 
 
+async def test_signing_out_with_an_old_copy_ends_no_newer_session(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    email = await staff_user(store, "demo", Role.EDITOR)
+    await sign_in(api, email)
+    old = api.cookies["nudgeflow_staff"]
+    token = csrf((await api.get("/staff/templates")).text)
+    await api.post("/staff/logout", data={"csrf_token": token})
+    await sign_in(api, email)  # signed in again: a new generation
+    stale = {"cookie": f"nudgeflow_staff={old}"}
+    api.cookies.clear()
+    await api.post("/staff/logout", data={"csrf_token": token}, headers=stale)
+    [user] = [u for u in await store.list_staff("demo") if u.email == email]
+    assert user.session_generation == 1
+
+
 async def test_staff_pages_forbid_framing_inline_scripts_and_sniffing(api: httpx.AsyncClient) -> None:
     for path in ("/staff/login", "/staff/templates"):
         headers = (await api.get(path)).headers
@@ -117,6 +136,7 @@ async def test_staff_pages_forbid_framing_inline_scripts_and_sniffing(api: httpx
 
 async def test_the_session_cookie_is_secure_in_production(store: Store, dev_env: WorkflowEnvironment) -> None:
     settings = Settings(database_url="sqlite://", env="production", secret_key=SECRET, reply_secret=SECRET)
+    await store.ensure_tenant("demo", "Demo clinic", SECRET)  # production refuses the demo's known key
     app = create_app(settings, store=store, temporal=dev_env.client)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
