@@ -10,7 +10,6 @@ worker on the same task queue.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import json
@@ -20,13 +19,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from config import Settings
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Run as `python -c DIE_WITH_PARENT <supervisor pid> <argv...>`: prctl(PR_SET_PDEATHSIG, SIGTERM),
+# then exit if the supervisor already died (nobody would tell us), else become argv (same pid).
+DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 # The variables that decide which task queue a worker polls, and the Settings field of each.
 QUEUE = {"TEMPORAL_ADDRESS": "temporal_address", "NUDGEFLOW_TASK_QUEUE": "task_queue"}
 STOP_GRACE_S = 15.0  # more than the worker's drain (config.worker_drain_timeout, 10 s by default)
@@ -67,9 +73,7 @@ class Stack:
         self._write()
 
     def start(self, name: str, argv: list[str]) -> None:
-        self.children[name] = subprocess.Popen(
-            argv, cwd=self.root, process_group=0, preexec_fn=_dies_with(os.getpid())
-        )
+        self.children[name] = subprocess.Popen(_dying_with_us(argv), cwd=self.root, process_group=0)
         self._write()
 
     def check(self) -> None:
@@ -178,18 +182,15 @@ def _worker_environ(proc: Path, root: Path) -> dict[str, str] | None:
     return dict(variable.split("=", 1) for variable in variables if "=" in variable)
 
 
-def _dies_with(parent: int) -> Callable[[], None] | None:
-    """What a child runs between fork and exec to die with its parent (Linux only)."""
+def _dying_with_us(argv: list[str]) -> list[str]:
+    """The command behind a few lines of Python that first ask the kernel for SIGTERM when we die.
+
+    Not preexec_fn: it runs Python between fork and exec, unsafe beside the threads the Temporal
+    client has started by then. PR_SET_PDEATHSIG survives the exec; Linux only.
+    """
     if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
-
-    def ask_for_sigterm() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the supervisor died before the line above: nobody will tell us
-            os._exit(1)
-
-    return ask_for_sigterm
+        return argv
+    return [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *argv]
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
