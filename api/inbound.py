@@ -11,6 +11,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -124,6 +125,20 @@ async def telegram_update(request: Request, store: StoreDep) -> Response:
     return JSONResponse({})
 
 
+def _with_and_without_default_port(url: str) -> list[str]:
+    """The URL, and the same with its scheme's default port written out or left out: Twilio may
+    have signed either form (twilio-python's validator checks both)."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    if default is None or parts.hostname is None:
+        return [url]
+    if parts.port is None:
+        return [url, urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}"))]
+    if parts.port == default:
+        return [url, urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]))]
+    return [url]
+
+
 def _chat_of(provider_message_id: str | None) -> str | None:
     """The chat a Telegram message went to: its provider id is `<chat id>:<message id>`."""
     return provider_message_id.partition(":")[0] if provider_message_id else None
@@ -226,9 +241,10 @@ async def twilio_status(request: Request, store: StoreDep) -> Response:
     if config.public_base_url:
         query = f"?{request.url.query}" if request.url.query else ""
         url = f"{config.public_base_url.rstrip('/')}{request.url.path}{query}"
-    token = config.twilio_auth_token
-    if token is None or not twilio.valid_signature(
-        token.get_secret_value(), url, form, request.headers.get("x-twilio-signature")
+    token, signature = config.twilio_auth_token, request.headers.get("x-twilio-signature")
+    if token is None or not any(
+        twilio.valid_signature(token.get_secret_value(), candidate, form, signature)
+        for candidate in _with_and_without_default_port(url)
     ):
         raise _forged("twilio")
     if form.get("SmsStatus") == "received" or ("Body" in form and "MessageStatus" not in form):

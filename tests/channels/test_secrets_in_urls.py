@@ -121,3 +121,8 @@ async def test_a_twilio_callback_url_with_a_query_string_checks(
                 "https://nudge.example/v1/inbound/twilio", "SM1", "delivered", fakes.twilio.auth_token
             )
             assert (await api.post(path, data=form, headers=unsigned_query)).status_code == 401
+            # Signed with the default port written out, as some of Twilio's requests are.
+            form, with_port = twilio.status_callback(
+                f"https://nudge.example:443{path}", "SM1", "delivered", fakes.twilio.auth_token
+            )
+            assert (await api.post(path, data=form, headers=with_port)).status_code == 204
