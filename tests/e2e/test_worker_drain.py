@@ -73,7 +73,8 @@ async def test_a_worker_stopped_mid_send_finishes_it_and_records_it_before_it_ex
         "data": appointment(appointment_id, datetime.now(UTC) + timedelta(days=2)),
     }
     async with httpx.AsyncClient(base_url=stack.url, headers=KEY) as client:
-        await client.put("/v1/settings", json={"quiet_hours": None})
+        no_quiet_hours = await client.put("/v1/settings", json={"quiet_hours": None})  # at any hour
+        assert no_quiet_hours.status_code == 200, no_quiet_hours.text
         headers = {"Content-Type": "application/cloudevents+json"}
         assert (await client.post("/v1/events", json=event, headers=headers)).status_code == 202
 
