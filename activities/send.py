@@ -167,14 +167,19 @@ class NudgeActivities:
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
-                # The workflow no longer wants it. Before the claim nothing has left: stop and
-                # record it skipped. After it, the provider call finishes and is recorded truly.
-                if not attempt.claimed:
-                    work.cancel()
+                # After the claim, the provider call finishes and is recorded truly, whoever asked.
+                if attempt.claimed:
+                    return await work
+                work.cancel()
+                details = None if activity.info().is_local else activity.cancellation_details()
+                if details is not None and details.cancel_requested:
+                    # The workflow no longer wants it, and nothing has left: record it skipped.
                     return await self._settle(
                         idempotency_key(input), "no longer wanted: the lifecycle moved on"
                     )
-                return await work
+                # A worker shutting down, an attempt timed out, an evicted workflow's local attempt:
+                # this attempt ends without an outcome, and the next one goes on.
+                raise
 
     @activity.defn(name="settle_send")
     async def settle_send(self, input: SettleSendInput) -> SendMessageResult:
