@@ -113,6 +113,7 @@ async def test_an_administrator_finds_a_patient_reads_the_timeline_and_acknowled
             await expect(two_hours).to_contain_text("Sun 21:00")  # 07:00 falls in quiet hours 21-09
             await page.fill("#f-quiet_start", "22:00")
             await page.fill("#f-quiet_end", "07:00")
+            await expect(two_hours).to_contain_text("Mon 07:00")  # the preview follows the typing
             await page.click("button[value=preview]")
             await expect(two_hours).to_contain_text("Mon 07:00")
             await page.click("button[value=save]")
