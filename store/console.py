@@ -324,6 +324,35 @@ async def lifecycle_events(session: AsyncSession, tenant: str, workflow_id: str)
     return found
 
 
+class RecentLifecycle(BaseModel):
+    kind: str
+    aggregate_id: str
+    last_message_at: datetime
+    messages: int
+
+
+async def recent_lifecycles(
+    session: AsyncSession, tenant: str, since: datetime, limit: int
+) -> list[RecentLifecycle]:
+    """The lifecycles that sent (or planned) something lately, most recent first."""
+    last = func.max(DeliveryRow.created_at).label("last")
+    query = (
+        select(DeliveryRow.subject, last, func.count())
+        .where(DeliveryRow.tenant == tenant, DeliveryRow.created_at >= since)
+        .group_by(DeliveryRow.subject)
+        .order_by(last.desc())
+        .limit(limit)
+    )
+    found = []
+    for subject, at, n in await session.execute(query):
+        kind, _, aggregate_id = subject.partition(":")
+        moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        found.append(
+            RecentLifecycle(kind=kind, aggregate_id=aggregate_id, last_message_at=moment, messages=n)
+        )
+    return found
+
+
 class Console:
     """The console's read side over the store's engine: one short read-only session per call."""
 
@@ -341,3 +370,7 @@ class Console:
     async def lifecycle_events(self, tenant: str, workflow_id: str) -> list[ReceivedEvent]:
         async with self._sessions() as session:
             return await lifecycle_events(session, tenant, workflow_id)
+
+    async def recent_lifecycles(self, tenant: str, since: datetime, limit: int = 30) -> list[RecentLifecycle]:
+        async with self._sessions() as session:
+            return await recent_lifecycles(session, tenant, since, limit)

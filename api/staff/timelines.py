@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.support import NullTranslations
@@ -67,7 +67,11 @@ class Lookup(BaseModel):
 async def find_timeline(request: Request, user: CurrentUser, kind: str = "", id: str = "") -> Any:
     if kind in KINDS and id.strip():
         return RedirectResponse(f"/staff/timeline/{kind}/{id.strip()}", status_code=303)
-    return page(request, "timeline.html", user, kinds=KINDS, lookup=Lookup(kind=kind or "appointment"))
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    recent = await console(request).recent_lifecycles(user.tenant, week_ago)
+    clock = await clinic_clock(get_store(request), user.tenant)
+    lookup = Lookup(kind=kind or "appointment")
+    return page(request, "timeline.html", user, kinds=KINDS, lookup=lookup, recent=recent, clock=clock)
 
 
 @router.get("/timeline/{kind}/{aggregate_id}", response_class=HTMLResponse)

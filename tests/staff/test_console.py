@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest_asyncio
@@ -154,3 +155,17 @@ async def test_every_console_page_speaks_russian(browser: httpx.AsyncClient, sto
     ):
         answer = await browser.get(path, params={"lang": "ru"})
         assert answer.status_code == 200 and heading in answer.text, path
+
+
+async def test_the_timeline_index_lists_this_weeks_lifecycles(
+    browser: httpx.AsyncClient, store: Store
+) -> None:
+    now = datetime.now(UTC)
+    await add_delivery(store, "demo", "p-1", subject="appointment:a-1", at=now - timedelta(days=1))
+    await add_delivery(store, "demo", "p-1", subject="lesson:l-2", at=now - timedelta(hours=1))
+    await add_delivery(store, "demo", "p-1", subject="invoice:i-3", at=now - timedelta(days=9))
+    await store.ensure_tenant("other", "Other clinic", "other-key")
+    await add_delivery(store, "other", "p-1", subject="chat:c-4", at=now)
+    await sign_in(browser, store)
+    html = (await browser.get("/staff/timeline")).text.split('id="recent"', 1)[1]
+    assert re.findall(r'href="/staff/timeline/(\w+/[\w-]+)"', html) == ["lesson/l-2", "appointment/a-1"]
