@@ -9,12 +9,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -29,8 +31,29 @@ from domain.routing import WHATSAPP_WINDOW
 from store import Store
 from workflows.inputs import DeliveryFailed
 
-router = APIRouter(prefix="/v1/inbound")
 log = logging.getLogger("nudgeflow.inbound")
+# What reading a provider's body that is not the shape it documents raises.
+MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+class InboundRoute(APIRoute):
+    """A provider's body we cannot read (after its signature checked) is a 400 problem, never a 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except MALFORMED as exc:
+                log.warning("malformed body on %s: %s", request.url.path, type(exc).__name__)
+                detail = "the body is not the shape the provider documents"
+                raise Problem(400, "Malformed body", detail) from exc
+
+        return guarded
+
+
+router = APIRouter(prefix="/v1/inbound", route_class=InboundRoute)
 EXPIRED = "This button has expired."
 ALREADY_LINKED = (
     "This link was already used from another Telegram chat, so nothing changed. "
