@@ -1,13 +1,14 @@
 """Patients' free-text replies become events, consent records or a message to staff.
 
-A reply (an SMS through Twilio, a WhatsApp text) names only a phone number. It is read against the
-last actionable message that went to that number on that channel (domain/answers.py): `1`/`2`,
-`да`/`нет` to a visit reminder become `attendance.confirmed`/`attendance.declined`, a digit after a
-feedback request `feedback.submitted`, through the outbox like a button press. STOP-family words
-revoke consent for the channel in the ledger (confirmed once), START grants it back, HELP answers
-with the clinic's contact. An answer about a time that has since moved, or a visit since
-cancelled, is not applied: the patient is told what changed. Anything else goes to the tenant's
-staff as a message and stays listed for them (`GET /v1/replies?intent=unknown`).
+A reply (an SMS through Twilio, a WhatsApp text, a Telegram message) names only a phone number or a
+chat. It is read against the last actionable message that went there on that channel
+(domain/answers.py): `1`/`2`, `да`/`нет` to a visit reminder become `attendance.confirmed` /
+`attendance.declined`, a digit after a feedback request `feedback.submitted`, through the outbox
+like a button press. STOP-family words revoke consent for the channel in the ledger (confirmed
+once), START grants it back, HELP answers with the clinic's contact. An answer about a time that
+has since moved, or a visit since cancelled, is not applied: the patient is told what changed.
+Anything else goes to the tenant's staff as a message and stays listed for them
+(`GET /v1/replies?intent=unknown`).
 """
 
 from __future__ import annotations
@@ -80,14 +81,17 @@ async def text_reply(
     *,
     provider: str,
     channel: Channel,
-    phone: str,
+    sender: str,
     text: str,
     message_id: str,
     tenant: str | None = None,
 ) -> InboundReply | None:
-    """Act on one reply; the recorded reply, None when the provider sent it before."""
+    """Act on one reply from `sender` (a phone, a Telegram chat id); None when it was acted on before."""
     ledger = Ledger(store.engine)
-    contacts = await ledger.contacts_with_phone(phone, tenant)
+    if channel is Channel.TELEGRAM:
+        contacts = [(t, c) for t, c in await ledger.contacts_with_chat(sender) if tenant in (None, t)]
+    else:
+        contacts = await ledger.contacts_with_phone(sender, tenant)
     keys = [(t, c.id) for t, c in contacts]
     question = await ledger.last_answerable(keys, channel.value, list(QUESTIONS))
     latest = question or await ledger.last_answerable(keys, channel.value, None)
@@ -104,7 +108,7 @@ async def text_reply(
             channel=channel.value,
             provider=provider,
             message_id=message_id,
-            sender=phone,
+            sender=sender,
             text=text[:2000],
             intent=read.intent.value,
             delivery_id=about.id if about else None,

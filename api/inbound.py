@@ -145,6 +145,18 @@ async def telegram_update(request: Request, store: StoreDep) -> Response:
                 delivery.tenant,
             )
             return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": ALREADY_LINKED})
+    elif message.get("text") and not str(message["text"]).startswith("/start"):
+        # Typed text from a chat: an answer, a STOP, a question for staff (api/answers.py).
+        chat = str(message["chat"]["id"])
+        await answers.text_reply(
+            request,
+            store,
+            provider="telegram",
+            channel=Channel.TELEGRAM,
+            sender=chat,
+            text=str(message["text"]),
+            message_id=f"{chat}:{message['message_id']}",
+        )
     return JSONResponse({})
 
 
@@ -216,7 +228,7 @@ async def whatsapp_update(request: Request, store: StoreDep) -> Response:
                         store,
                         provider="whatsapp",
                         channel=Channel.WHATSAPP,
-                        phone=f"+{message['from']}",
+                        sender=f"+{message['from']}",
                         text=str((message.get("text") or {}).get("body", "")),
                         message_id=str(message["id"]),
                     )
@@ -280,7 +292,7 @@ async def twilio_status(request: Request, store: StoreDep) -> Response:
             store,
             provider="twilio",
             channel=Channel.SMS,
-            phone=sender,
+            sender=sender,
             text=form.get("Body", ""),
             message_id=sid,
             tenant=request.query_params.get("tenant"),

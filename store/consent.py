@@ -13,7 +13,15 @@ from domain.consent import ConsentChange, ConsentRecord
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryStatus
 from store.records import to_delivery
-from store.tables import ConsentRow, ContactRow, DeliveryRow, InboundReplyRow, insert_for, utcnow
+from store.tables import (
+    ConsentRow,
+    ContactChannelRow,
+    ContactRow,
+    DeliveryRow,
+    InboundReplyRow,
+    insert_for,
+    utcnow,
+)
 
 ANSWERABLE = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ)
 
@@ -76,6 +84,25 @@ async def contacts_with_phone(
     if tenant is not None:
         query = query.where(ContactRow.tenant == tenant)
     return [(t, Contact.model_validate(data)) for t, data in (await session.execute(query)).all()]
+
+
+async def contacts_with_chat(session: AsyncSession, chat_id: str) -> list[tuple[str, Contact]]:
+    """(tenant, contact) for every contact linked to this Telegram chat, by /start or by the backend."""
+    linked = select(ContactChannelRow.tenant, ContactChannelRow.contact_id).where(
+        ContactChannelRow.telegram_chat_id == chat_id
+    )
+    sent = select(ContactRow.tenant, ContactRow.id).where(
+        ContactRow.data["telegram_chat_id"].as_string() == chat_id
+    )
+    keys = {(t, c) for t, c in (await session.execute(linked)).all()} | {
+        (t, c) for t, c in (await session.execute(sent)).all()
+    }
+    found = []
+    for tenant, contact_id in sorted(keys):
+        row = await session.get(ContactRow, (tenant, contact_id))
+        contact = Contact.model_validate(row.data) if row else Contact(id=contact_id)
+        found.append((tenant, contact.model_copy(update={"telegram_chat_id": chat_id})))
+    return found
 
 
 async def last_answerable(
@@ -163,6 +190,10 @@ class Ledger:
     async def contacts_with_phone(self, phone: str, tenant: str | None = None) -> list[tuple[str, Contact]]:
         async with self._sessions() as session:
             return await contacts_with_phone(session, phone, tenant)
+
+    async def contacts_with_chat(self, chat_id: str) -> list[tuple[str, Contact]]:
+        async with self._sessions() as session:
+            return await contacts_with_chat(session, chat_id)
 
     async def last_answerable(
         self, contacts: Collection[tuple[str, str]], channel: str, templates: Collection[str] | None

@@ -15,7 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings
-from domain.contacts import Contact
+from domain.contacts import Channel, Contact
+from domain.routing import channel_order
 from domain.settings import TenantSettings
 from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
@@ -294,3 +295,37 @@ async def test_a_telegram_button_pressed_after_a_reschedule_is_not_applied(desk:
     )
     assert "перенес" in pressed.json()["text"]
     assert (await desk.clinic.settle("ans-12")).view.attendance is None  # type: ignore[union-attr]
+
+
+def telegram_text(chat: str, text: str) -> dict[str, Any]:
+    return {
+        "update_id": next(_n),
+        "message": {
+            "message_id": next(_n),
+            "date": 1_700_000_000,
+            "chat": {"id": int(chat), "type": "private"},
+            "from": {"id": int(chat), "is_bot": False, "first_name": "Anna"},
+            "text": text,
+        },
+    }
+
+
+async def test_typed_telegram_text_declines_and_stop_takes_telegram_off_the_route(
+    desk: Desk, fakes: Fakes
+) -> None:
+    chat, number = str(796000 + next(_n)), phone()
+    await reminded(desk, "ans-13", patient(id="ans-p13", telegram_chat_id=chat, phone=number))
+    secret = {"X-Telegram-Bot-Api-Secret-Token": "tg-hook-secret"}
+    for typed in ("нет", "/stop", "стоп"):
+        answer = await desk.api.post("/v1/inbound/telegram", json=telegram_text(chat, typed), headers=secret)
+        assert answer.status_code == 200
+    assert (await desk.clinic.settle("ans-13")).view.attendance == "declined"  # type: ignore[union-attr]
+    told = [r["payload"]["text"] for r in fakes.telegram.sent() if r.get("chat_id") == chat]
+    assert len([text for text in told if "СТАРТ" in text]) == 1
+    ledger = (await desk.api.get("/v1/contacts/ans-p13/consents", headers=key(desk))).json()["consents"]
+    assert {(r["channel"], r["contact_point"], r["status"]) for r in ledger} == {
+        ("telegram", chat, "revoked")
+    }
+    routed = await desk.clinic.store.contact_for_sending(desk.clinic.tenant, Contact(id="ans-p13"))
+    costs = TenantSettings().channel_costs
+    assert channel_order(routed, costs, "visit_reminder") == [Channel.SMS]
