@@ -35,7 +35,7 @@ BOOKING_SETTLED = (
     "appointment.no_show",
 )
 LOOK_BACK = timedelta(days=30)
-LIMIT = 200
+LIMIT = 100  # a screenful and more: a queue longer than this is read from the top anyway
 
 
 class WaitingBooking(BaseModel):
