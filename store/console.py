@@ -38,6 +38,7 @@ class LogEntry(BaseModel):
     contact_id: str
     contact_name: str = ""
     contact_phone: str = ""
+    contact_timezone: str = ""
     template: str
     channel: str | None = None
     provider: str | None = None
@@ -148,7 +149,10 @@ def to_entry(row: Any) -> LogEntry:
     values = dict(row._mapping)
     contact = values.pop("contact") or {}
     return LogEntry(
-        **values, contact_name=contact.get("name") or "", contact_phone=contact.get("phone") or ""
+        **values,
+        contact_name=contact.get("name") or "",
+        contact_phone=contact.get("phone") or "",
+        contact_timezone=contact.get("timezone") or "",
     )
 
 

@@ -13,11 +13,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings
+from domain.contacts import Contact
 from domain.settings import TenantSettings
 from store import Store
 from store.staff import Role
 from tests.factories import appointment
-from tests.staff.console_data import add_event
+from tests.staff.console_data import add_delivery, add_event
 from tests.staff.server import PASSWORD, staff_user
 from tests.workflows.harness import running_clinic
 
@@ -89,3 +90,19 @@ async def test_another_tenants_staff_cannot_open_the_timeline(
         await store.ensure_tenant("other", "Other clinic", "other-key")
         async with signed_in(store, time_env, "other") as browser:
             assert (await browser.get("/staff/timeline/appointment/a-1")).status_code == 404
+
+
+async def test_what_went_out_shows_the_recipients_own_clock_beside_the_clinics(
+    store: Store, dev_env: WorkflowEnvironment
+) -> None:
+    await store.put_settings("demo", TenantSettings(timezone="Europe/Moscow"))
+    guardian = Contact(id="g-1", name="Ольга", locale="ru", timezone="Asia/Novosibirsk")
+    await store.upsert_contact("demo", guardian)
+    await add_delivery(
+        store, "demo", "g-1", subject="lesson:l-1", step="reminder-2h", template="lesson_reminder"
+    )
+    async with signed_in(store, dev_env, "demo") as browser:
+        html = (await browser.get("/staff/timeline/lesson/l-1")).text
+        sent = row(html, "sent", "reminder-2h")
+        assert "2030-03-14 12:00" in sent and "16:00 Asia/Novosibirsk" in sent
+        assert "Lesson reminder" in sent
