@@ -156,7 +156,7 @@ async def _consent(
     so the ledger says the same. The confirmation goes once: a second STOP changes nothing.
     """
     status = "revoked" if intent is Intent.STOP else "granted"
-    done = []
+    done: list[str] = []
     for tenant, contact in contacts:
         before = await ledger.consents(tenant, contact.id)
         was_allowed = all(allowed(before, contact, channel, c) for c in ConsentCategory)
@@ -177,7 +177,9 @@ async def _consent(
         ]
         await ledger.append(tenant, changes)
         await _consent_event(store, tenant, f"/inbound/{reply.provider}", reply.message_id, changes[0])
-        await say(request, store, tenant, contact, channel, _say(intent.value, contact.locale), f"{reply.id}")
+        if not done:  # one confirmation, however many tenants share the number
+            text = _say(intent.value, contact.locale)
+            await say(request, store, tenant, contact, channel, text, f"{reply.id}")
         done.append(tenant)
     verb = "consent revoked" if status == "revoked" else "consent granted"
     return f"{verb} on {channel.value}" if done else f"{verb} already: nothing changed"

@@ -101,3 +101,15 @@ async def test_a_reply_is_acted_on_once_unless_it_was_never_settled(store: Store
     [listed] = await ledger.replies("t1")
     assert (listed.intent, listed.outcome) == ("decline", "attendance.declined")
     assert await ledger.replies("t1", intent="unknown") == []
+
+
+async def test_a_chat_finds_its_contacts_linked_by_start_or_sent_by_the_backend(store: Store) -> None:
+    for tenant in ("t1", "t2"):
+        await store.ensure_tenant(tenant, tenant, f"key-{tenant}")
+    await store.upsert_contact("t1", Contact(id="p-1", name="Anna", telegram_chat_id="501"))
+    await store.upsert_contact("t2", Contact(id="p-2", name="Anna"))
+    await store.link_telegram("t2", "p-2", "501")
+    await store.upsert_contact("t1", Contact(id="p-3", telegram_chat_id="502"))
+    found = await Ledger(store.engine).contacts_with_chat("501")
+    assert [(t, c.id, c.telegram_chat_id) for t, c in found] == [("t1", "p-1", "501"), ("t2", "p-2", "501")]
+    assert await Ledger(store.engine).contacts_with_chat("999") == []
