@@ -18,9 +18,11 @@ from playwright.async_api import async_playwright
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contacts import Contact
+from domain.consent import ConsentCategory, ConsentChange, ConsentSource
+from domain.contacts import Channel, Contact
 from domain.settings import TenantSettings
 from store import Store, migrate
+from store.consent import Ledger
 from store.staff import Role
 from tests.conftest import BIN
 from tests.factories import appointment, patient
@@ -34,6 +36,7 @@ PAGES = {
     "dashboard": "/staff/dashboard",
     "deliveries": "/staff/deliveries",
     "message": "",  # the newest failed message, found below
+    "timelines": "/staff/timeline",
     "timeline": "/staff/timeline/appointment/a-1",
     "queues": "/staff/queues",
     "contact": "/staff/contacts/patient-1",
@@ -65,9 +68,16 @@ async def a_fortnight(store: Store, tenant: str) -> int:
         )  # fmt: skip
     blocked = "telegram: Forbidden: bot was blocked by the user"
     failed = await add_delivery(
-        store, tenant, "p-1", subject="appointment:a-7", channel="telegram", provider="telegram",
+        store, tenant, "patient-1", subject="appointment:a-7", channel="telegram", provider="telegram",
         status="failed", reason=blocked, at=now - timedelta(hours=3),
     )  # fmt: skip
+    await store.mark_dead_address(tenant, "patient-1", "telegram:4417")
+    stop = ConsentChange(
+        contact_id="patient-1", category=ConsentCategory.MARKETING, status="revoked", channel=Channel.SMS,
+        contact_point="+79161234567", source=ConsentSource.KEYWORD, evidence={"text": "СТОП"},
+        actor="+79161234567",
+    )  # fmt: skip
+    await Ledger(store.engine).append(tenant, [stop])
     booking = {"patient": patient(), "starts_at": (now + timedelta(hours=14)).isoformat()}
     await add_event(
         store, tenant, "appointment:a-9", "appointment.requested", booking, now - timedelta(minutes=48)
