@@ -17,7 +17,7 @@ from domain.contacts import Contact
 from domain.settings import TenantSettings
 from store import Store
 from store.staff import Role
-from tests.factories import appointment
+from tests.factories import appointment, balance, chat_message, invoice, lesson
 from tests.staff.console_data import add_delivery, add_event
 from tests.staff.server import PASSWORD, staff_user
 from tests.workflows.harness import running_clinic
@@ -106,3 +106,28 @@ async def test_what_went_out_shows_the_recipients_own_clock_beside_the_clinics(
         sent = row(html, "sent", "reminder-2h")
         assert "2030-03-14 12:00" in sent and "16:00 Asia/Novosibirsk" in sent
         assert "Lesson reminder" in sent
+
+
+async def test_every_lifecycle_kind_has_a_timeline(
+    store: Store, time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    async with running_clinic(time_env, store, task_queue) as clinic:
+        await store.put_settings(clinic.tenant, TenantSettings(timezone="Europe/Moscow"))
+        await clinic.wait_until_local(time(12, 0))
+        now = await clinic.now()
+        await clinic.post("lesson.scheduled", lesson("l-1", now + timedelta(days=2)))
+        await clinic.post("invoice.issued", invoice("i-1", now + timedelta(days=1)))
+        await clinic.post("balance.low", balance("acc-1", lessons_left=1))
+        await clinic.post("chat.message_sent", chat_message("c-1", "m-1"), settle=False)
+        async with signed_in(store, time_env, clinic.tenant) as browser:
+            for path, planned in (
+                ("lesson/l-1", "Lesson reminder"),
+                ("invoice/i-1", "Invoice payment reminder"),
+                ("balance/acc-1", "Low balance reminder"),
+                ("chat/c-1", "Unread chat message"),
+            ):
+                answer = await browser.get(f"/staff/timeline/{path}")
+                assert answer.status_code == 200, path
+                state = answer.text.split('id="lifecycle-status">', 1)[1].split("<", 1)[0]
+                assert state and "no longer kept" not in state, path
+                assert planned in answer.text, path
