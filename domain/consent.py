@@ -115,7 +115,8 @@ def with_consent(records: list[ConsentRecord], contact: Contact) -> Contact:
     rather than parked in the outbox.
     """
     if not records:
-        return contact
+        # Learned, never taken from the backend's copy of the contact.
+        return contact.model_copy(update={"consent_revoked": []})
     pairs = revoked_routes(records, contact)
     channels = reachable(contact)
     everywhere = [
