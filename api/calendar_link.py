@@ -1,19 +1,15 @@
 """`GET /c/{token}`: the public add-to-calendar link of an appointment, always at its current time.
 
-The token names the delivery row of a message about the appointment (no personal data, signed with
-NUDGEFLOW_REPLY_SECRET under its own label, so no button or deep-link token is one):
-`c<delivery id, hex>_<expiry, hex>_<nonce>_<tag>`. What the link gives is read from the lifecycle
-when it is opened: after a reschedule the same link gives the new time with a higher SEQUENCE, after
-a cancellation a cancelled event. Apple devices get the `.ics` (Calendar opens it), Android a
-Google Calendar link, anything else a page offering both.
+The token (channels/calendar_links.py) names the delivery row of a message about the appointment,
+no personal data, signed with NUDGEFLOW_REPLY_SECRET under its own label. What the link gives is
+read from the lifecycle when it is opened: after a reschedule the same link gives the new time with
+a higher SEQUENCE, after a cancellation a cancelled event. Apple devices get the `.ics` (Calendar
+opens it), Android a Google Calendar link, anything else a page offering both.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import urlencode
@@ -25,40 +21,16 @@ from api.answers import appointment_state
 from api.auth import StoreDep
 from api.inbound import channels_config
 from api.problems import Problem
+from channels.calendar_links import calendar_delivery
 from channels.config import reply_secret
 from domain.calendar import build_ics
 from domain.events import Appointment
 
 router = APIRouter()
-TOKEN = re.compile(r"^c([0-9a-f]{1,15})_([0-9a-f]{1,10})_([0-9a-f]{8})_([0-9a-f]{24})$")
-LINK_TTL = timedelta(days=400)
 APPLE = re.compile(r"iPhone|iPad|iPod|Macintosh|Mac OS X", re.IGNORECASE)
 ANDROID = re.compile(r"Android", re.IGNORECASE)
 # The answer changes with the appointment: no cache may keep an old time.
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _tag(delivery_id: int, expires: int, nonce: str, secret: str) -> str:
-    message = f"calendar:{delivery_id}:{expires}:{nonce}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:24]
-
-
-def calendar_token(delivery_id: int, secret: str, now: datetime) -> str:
-    """The token of `/c/{token}` for the appointment a delivery is about."""
-    expires = int((now + LINK_TTL).timestamp())
-    nonce = secrets.token_hex(4)
-    return f"c{delivery_id:x}_{expires:x}_{nonce}_{_tag(delivery_id, expires, nonce, secret)}"
-
-
-def calendar_delivery(token: str, secret: str, now: datetime) -> int | None:
-    match = TOKEN.match(token)
-    if match is None:
-        return None
-    delivery_id, expires = int(match.group(1), 16), int(match.group(2), 16)
-    expected = _tag(delivery_id, expires, match.group(3), secret)
-    if not hmac.compare_digest(match.group(4), expected) or expires < now.timestamp():
-        return None
-    return delivery_id
 
 
 def _google(details: Appointment, summary: str, location: str) -> str:

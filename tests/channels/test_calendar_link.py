@@ -11,7 +11,7 @@ import pytest_asyncio
 from icalendar import Calendar
 from temporalio.testing import WorkflowEnvironment
 
-from api.calendar_link import calendar_token
+from channels.calendar_links import calendar_token
 from tests.channels.clinic import local_day
 from tests.channels.conftest import Fakes
 from tests.channels.test_answers import open_desk
