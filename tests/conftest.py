@@ -53,10 +53,20 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest_asyncio.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`store` is SQLite, except in a store contract (`pytest.mark.both_stores`): SQLite and PostgreSQL.
+
+    A workflow, a page or a validation rule does not touch the store differently on either; SQL that
+    may (leases, searches, day buckets, counters) is marked and runs on both, like tests/store/.
+    """
+    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store", BACKENDS, indirect=True)
+
+
+@pytest_asyncio.fixture
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """A migrated, empty store with the demo tenant, on SQLite and on PostgreSQL."""
-    store = Store(database_url(request.param, tmp_path))
+    """A migrated, empty store with the demo tenant: SQLite, or each backend under `both_stores`."""
+    store = Store(database_url(getattr(request, "param", "sqlite"), tmp_path))
     await store.ensure_tenant("demo", "Demo clinic", "demo-key")
     yield store
     await store.close()

@@ -28,6 +28,9 @@ from tests.factories import appointment
 from workflows.inputs import LifecycleInput
 from workflows.routes import route
 
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 STRUCTURED = {"Authorization": "Bearer demo-key", "Content-Type": "application/cloudevents+json"}
 
 

@@ -33,6 +33,9 @@ from tests.api.test_relay import Gate, cloud_event, eventually, is_running, outb
 from tests.factories import appointment
 from tests.store.backends import make_store
 
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 STARTS_AT = datetime.now(UTC) + timedelta(days=2)
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -17,6 +18,9 @@ from store import Store
 from store.staff import Role
 from tests.staff.console_data import a_clinic, add_delivery
 from tests.staff.server import PASSWORD, staff_user
+
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 @pytest_asyncio.fixture

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,6 +19,9 @@ from store import Store
 from store.staff import Role
 from tests.staff.console_data import add_delivery, add_event
 from tests.staff.server import PASSWORD, staff_user
+
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 @pytest_asyncio.fixture

@@ -8,6 +8,9 @@ from store import Store
 from store.staff import Role
 from store.templates import GLOBAL, UnknownTemplateVersion, diff
 
+# SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 SMS = ("visit_reminder", "ru", "sms")
 
 
