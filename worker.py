@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -19,7 +19,8 @@ import tracing
 from activities.planning import PLANNERS
 from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
 from channels import ChannelAdapter
-from channels.config import get_channels_config
+from channels.calendar_links import calendar_url
+from channels.config import ChannelsConfig, get_channels_config, reply_secret
 from channels.registry import build_adapters, close_adapters
 from config import Settings, get_settings
 from domain.contacts import Channel
@@ -60,11 +61,17 @@ def build_worker(
     adapters: Mapping[Channel, ChannelAdapter] | None = None,
     sandboxed: bool = True,
     call_budget: timedelta = DEFAULT_CALL_BUDGET,
+    calendar_link: Callable[[int], str] | None = None,
     **tuning: Any,
 ) -> Worker:
     """The worker; `tuning` goes to temporalio's Worker (max_cached_workflows, max_concurrent_*, pollers)."""
     activities = NudgeActivities(
-        store, renderer or TemplateRenderer(), adapters, temporal=client, call_budget=call_budget
+        store,
+        renderer or TemplateRenderer(),
+        adapters,
+        temporal=client,
+        call_budget=call_budget,
+        calendar_link=calendar_link,
     )
     return Worker(
         client,
@@ -101,6 +108,15 @@ def serve_metrics(settings: Settings) -> None:
     log.info("metrics on http://%s:%d/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
 
 
+def calendar_links(channels: ChannelsConfig) -> Callable[[int], str] | None:
+    """`/c/{token}` links under the public URL the API is reached at; none without one."""
+    base = channels.public_base_url
+    if not base:
+        return None
+    secret = reply_secret(channels)
+    return lambda delivery_id: calendar_url(base, delivery_id, secret, datetime.now(UTC))
+
+
 async def main() -> None:
     logs.configure()  # httpx would log the Telegram bot token with every URL at INFO
     settings = get_settings()
@@ -118,6 +134,7 @@ async def main() -> None:
         settings.task_queue,
         adapters=adapters,
         call_budget=channels.call_budget(),
+        calendar_link=calendar_links(channels),
         **tuning(settings),
     )
     stop = asyncio.Event()

@@ -13,7 +13,7 @@ activity timeout, so two attempts of one message never overlap.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,8 +147,11 @@ class NudgeActivities:
         adapters: Mapping[Channel, ChannelAdapter] | None = None,
         temporal: Client | None = None,
         call_budget: timedelta = DEFAULT_CALL_BUDGET,
+        calendar_link: Callable[[int], str] | None = None,
     ) -> None:
         self.temporal = temporal
+        # The public add-to-calendar link of a delivery (`GET /c/{token}`); None without a public URL.
+        self.calendar_link = calendar_link
         self.store = store
         self.renderer = renderer
         self.adapters = dict(adapters or {})
@@ -324,6 +327,9 @@ class NudgeActivities:
     ) -> SendMessageResult:
         message = input.message
         context = render_context(input, recipient, now)
+        invite, link = message.invite, self.calendar_link
+        # A confirmation offers the link on every channel; it follows later reschedules by itself.
+        context["calendar_url"] = link(row.id) if link and invite and not invite.cancelled else None
         attachments = invite_attachment(message)
         last_reason = "no channel reached the recipient"
         for channel in order:

@@ -169,6 +169,10 @@ def _school_sample(
     return {"invoice": invoice, **nudges}
 
 
+# What `GET /c/{token}` links look like in a confirmation (channels/calendar_links.py).
+CALENDAR_URL = "https://clinic.example/c/c2a_6f5e4d3c_1a2b3c4d_0123456789abcdef01234567"
+
+
 def sample_context(
     key: str,
     *,
@@ -219,7 +223,8 @@ def sample_context(
         "staff_booking_to_confirm": {"urgent": True},
         "staff_confirmation_overdue": {"waiting": timedelta(minutes=45)},
         "visit_reminder": {"offset": timedelta(hours=24)},
-        "appointment_rescheduled": {"previous_starts_at": visit_day},
+        "appointment_confirmed": {"calendar_url": CALENDAR_URL},
+        "appointment_rescheduled": {"previous_starts_at": visit_day, "calendar_url": CALENDAR_URL},
         "appointment_cancelled": {"cancelled_by": "clinic", "reason": words["cancel_reason"]},
         "appointment_rejected": {"reason": words["reject_reason"]},
         "staff_low_rating": {"rating": 2, "comment": words["comment"]},

@@ -30,10 +30,10 @@ _n = itertools.count(1)
 
 @asynccontextmanager
 async def open_desk(
-    env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+    env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path, **worker_options: Any
 ) -> AsyncIterator[Desk]:
     """A clinic on the time-skipping server and the API its providers call back (as in test_inbound)."""
-    async with clinic_with_fakes(env, fakes, task_queue, tmp_path) as clinic:
+    async with clinic_with_fakes(env, fakes, task_queue, tmp_path, **worker_options) as clinic:
         app = create_app(Settings(task_queue=task_queue), store=clinic.store, temporal=env.client)
         app.state.channels = fakes.config(public_base_url="http://nudgeflow")
         async with app.router.lifespan_context(app):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest_asyncio
 from icalendar import Calendar
 from temporalio.testing import WorkflowEnvironment
 
-from channels.calendar_links import calendar_token
+from channels.calendar_links import calendar_token, calendar_url
 from tests.channels.clinic import local_day
 from tests.channels.conftest import Fakes
 from tests.channels.test_answers import open_desk
@@ -19,11 +20,15 @@ from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
 
 
+def links(delivery_id: int) -> str:
+    return calendar_url("http://nudgeflow", delivery_id, "test-reply-secret", datetime.now(UTC))
+
+
 @pytest_asyncio.fixture
 async def desk(
     time_env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Desk]:
-    async with open_desk(time_env, fakes, task_queue, tmp_path) as opened:
+    async with open_desk(time_env, fakes, task_queue, tmp_path, calendar_link=links) as opened:
         yield opened
 
 
@@ -91,3 +96,21 @@ async def test_a_forged_or_unknown_link_is_404(desk: Desk, fakes: Fakes) -> None
     assert (await desk.api.get("/c/not-a-token")).status_code == 404
     expired = calendar_token(1, "test-reply-secret", datetime.now(UTC) - timedelta(days=500))
     assert (await desk.api.get(f"/c/{expired}")).status_code == 404
+
+
+async def test_a_telegram_confirmation_carries_the_link_and_it_follows_the_reschedule(
+    desk: Desk, fakes: Fakes
+) -> None:
+    chat = "797001"
+    starts_at = await local_day(desk.clinic, 3, time(14, 0))
+    person = patient(id="cal-tg", telegram_chat_id=chat)
+    await desk.clinic.post("appointment.confirmed", appointment("cal-2", starts_at, patient=person))
+    [text] = [r["payload"]["text"] for r in fakes.telegram.sent() if r.get("chat_id") == chat]
+    [link] = re.findall(r"http://nudgeflow(/c/\S+)", text)
+    assert event_of((await desk.api.get(link, headers={"User-Agent": IPHONE})).text)["start"] == starts_at
+    moved_to = starts_at + timedelta(hours=3)
+    await desk.clinic.post(
+        "appointment.rescheduled",
+        {"appointment_id": "cal-2", "starts_at": moved_to.isoformat(), "duration_minutes": 30},
+    )
+    assert event_of((await desk.api.get(link, headers={"User-Agent": IPHONE})).text)["start"] == moved_to
