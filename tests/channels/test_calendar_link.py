@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest_asyncio
+import vobject
 from icalendar import Calendar
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,13 +39,22 @@ DESKTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.
 
 
 def event_of(ics: str) -> dict[str, object]:
+    """The event as icalendar reads it, checked against a second parser (vobject)."""
     [event] = Calendar.from_ical(ics).walk("VEVENT")
-    return {
+    read = {
         "start": event.decoded("dtstart"),
         "sequence": int(event.get("sequence")),
         "status": str(event.get("status")),
         "uid": str(event.get("uid")),
     }
+    other = vobject.readOne(ics).vevent
+    assert {
+        "start": other.dtstart.value,
+        "sequence": int(other.sequence.value),
+        "status": other.status.value,
+        "uid": other.uid.value,
+    } == read
+    return read
 
 
 async def test_the_same_link_follows_a_reschedule_and_a_cancellation(desk: Desk, fakes: Fakes) -> None:
