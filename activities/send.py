@@ -111,7 +111,10 @@ class Attempt:
         budget = info.start_to_close_timeout or info.schedule_to_close_timeout or timedelta(minutes=1)
         self.deadline = started + budget - RECORD_MARGIN
         self.call_budget = call_budget
+        # Set before the claim is asked for: a cancel that lands while the claim commits must not
+        # abandon a row already `sending` (a false `unknown`); `unwanted` stops it before the call.
         self.claimed = False
+        self.unwanted = False
 
     def fits_a_call(self) -> bool:
         return datetime.now(UTC) + self.call_budget <= self.deadline
@@ -172,6 +175,8 @@ class NudgeActivities:
             except asyncio.CancelledError:
                 # After the claim, the provider call finishes and is recorded truly, whoever asked.
                 if attempt.claimed:
+                    details = None if activity.info().is_local else activity.cancellation_details()
+                    attempt.unwanted = details is not None and details.cancel_requested
                     return await work
                 work.cancel()
                 details = None if activity.info().is_local else activity.cancellation_details()
@@ -279,9 +284,15 @@ class NudgeActivities:
         if lookup is not None and row.body is not None:
             outgoing = self._outgoing(row, input, input.message.recipient, channel, body=row.body)
             try:
-                receipt: SendReceipt | None = await lookup(outgoing, since)
+                found: list[SendReceipt] = await lookup(outgoing, since)
             except ProviderUnavailable as exc:
                 raise Retry(f"{channel.value}: cannot tell yet whether it went: {exc}") from exc
+            # A message with the same text to the same number may be another delivery's (two
+            # reminders that read alike, siblings on one parent's phone): only an unclaimed one is ours.
+            claimed = await self.store.recorded_provider_ids(
+                row.provider or "", [receipt.provider_message_id for receipt in found]
+            )
+            receipt = next((r for r in found if r.provider_message_id not in claimed), None)
             if receipt is not None:
                 reason = f"{receipt.provider} had it after an unanswered attempt: not sent again"
                 return await self._sent(row, channel, receipt, body=row.body, reason=reason)
@@ -350,15 +361,28 @@ class NudgeActivities:
             )
             provider = provider_of(adapter, outgoing)
             body = "\n\n".join(part for part in (rendered.subject or rendered.title, rendered.body) if part)
-            claimed = await self.store.claim_sending(
-                row.id, DeliveryStatus.PLANNED, channel.value, provider, body
-            )
+            attempt.claimed = True
+            try:
+                claimed = await self.store.claim_sending(
+                    row.id, DeliveryStatus.PLANNED, channel.value, provider, body
+                )
+            except BaseException:
+                attempt.claimed = False
+                raise
             if claimed is None:
+                attempt.claimed = False
                 current = await self.store.get_delivery(row.id)
                 if current is not None and current.status in FINAL_STATUSES:
                     return _result(current)
                 raise Retry("another attempt holds this message")
-            attempt.claimed = True
+            if attempt.unwanted:
+                # Cancelled by the workflow while the claim committed: nothing has left yet.
+                await self._back_to_planned(
+                    row, channel, provider, "no longer wanted", DeliveryStatus.SKIPPED
+                )
+                return await self._finish(
+                    row, DeliveryStatus.SKIPPED, reason="no longer wanted: the lifecycle moved on"
+                )
             try:
                 with metrics.provider_call(channel.value, provider):
                     async with asyncio.timeout(self.call_budget.total_seconds()):

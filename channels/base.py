@@ -94,9 +94,10 @@ class ChannelAdapter(Protocol):
 class Reconciler(Protocol):
     """A provider that can say whether it took a message, for a retry after an unknown outcome."""
 
-    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
-        """The provider's record of this message sent at or after `since`, None if it has none;
-        ProviderUnavailable when it cannot tell now."""
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> list[SendReceipt]:
+        """The provider's records of messages like this one (same recipient and text) created at
+        or after `since`, newest first; [] if it has none; ProviderUnavailable when it cannot tell.
+        A match may be an earlier message with the same text: the caller skips those it recorded."""
         ...
 
 

@@ -37,10 +37,10 @@ class SmsAdapter:
     def provider_for(self, message: OutgoingMessage) -> str:
         return self.gateway(message.recipient.phone or "").provider
 
-    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> list[SendReceipt]:
         gateway = self.gateway(message.recipient.phone or "")
         lookup = getattr(gateway, "lookup", None)
         if lookup is None:
             raise ProviderUnavailable(f"{gateway.provider} cannot say whether it took a message")
-        receipt: SendReceipt | None = await lookup(message, since)
-        return receipt
+        receipts: list[SendReceipt] = await lookup(message, since)
+        return receipts

@@ -63,7 +63,7 @@ class SmsAeroAdapter:
             provider=PROVIDER, provider_message_id=str(data["id"]), cost=float(data.get("cost") or 0)
         )
 
-    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> list[SendReceipt]:
         """`sms/list` filtered by number and text: the message if SMS Aero created it since `since`.
 
         `data` holds the messages keyed "0", "1", … beside `links` and `totalCount` (or as a list)."""
@@ -76,13 +76,12 @@ class SmsAeroAdapter:
             raise ProviderUnavailable(f"smsaero lookup: HTTP {response.status_code}", provider=PROVIDER)
         data = body.get("data") or {}
         found = data.values() if isinstance(data, dict) else data
-        for sms in found:
-            if (
-                isinstance(sms, dict)
-                and "id" in sms
-                and int(sms.get("dateCreate") or 0) >= int(since.timestamp())
-            ):
-                return SendReceipt(
-                    provider=PROVIDER, provider_message_id=str(sms["id"]), cost=float(sms.get("cost") or 0)
-                )
-        return None
+        return [
+            SendReceipt(
+                provider=PROVIDER, provider_message_id=str(sms["id"]), cost=float(sms.get("cost") or 0)
+            )
+            for sms in found
+            if isinstance(sms, dict)
+            and "id" in sms
+            and int(sms.get("dateCreate") or 0) >= int(since.timestamp())
+        ]

@@ -70,7 +70,7 @@ class TwilioAdapter:
             provider=PROVIDER, provider_message_id=str(body["sid"]), cost=abs(float(price)) if price else 0.0
         )
 
-    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> list[SendReceipt]:
         """Twilio keeps no reference of ours: the message to this number, with this body, created
         since the uncertain attempt began (Messages list, filtered by To and DateSent>=)."""
         params = {
@@ -82,11 +82,12 @@ class TwilioAdapter:
         if response.status_code != 200:
             raise ProviderUnavailable(f"twilio lookup: HTTP {response.status_code}", provider=PROVIDER)
         body = _body(message)
-        for found in json_body(response).get("messages") or []:
-            created = parsedate_to_datetime(str(found.get("date_created")))
-            if found.get("body") == body and created >= since.replace(microsecond=0):
-                return SendReceipt(provider=PROVIDER, provider_message_id=str(found["sid"]))
-        return None
+        return [
+            SendReceipt(provider=PROVIDER, provider_message_id=str(found["sid"]))
+            for found in json_body(response).get("messages") or []
+            if found.get("body") == body
+            and parsedate_to_datetime(str(found.get("date_created"))) >= since.replace(microsecond=0)
+        ]
 
 
 def _body(message: OutgoingMessage) -> str:

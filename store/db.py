@@ -183,6 +183,10 @@ class Store:
             lambda session: deliveries.claim_sending(session, delivery_id, expected, channel, provider, body)
         )
 
+    async def recorded_provider_ids(self, provider: str, ids: Sequence[str]) -> set[str]:
+        async with self._sessions() as session:
+            return await deliveries.recorded_provider_ids(session, provider, ids)
+
     async def delivery_by_key(self, idempotency_key: str) -> Delivery | None:
         async with self._sessions() as session:
             return await deliveries.delivery_by_key(session, idempotency_key)

@@ -160,3 +160,13 @@ async def list_attempts(session: AsyncSession, delivery_id: int) -> list[Deliver
         .order_by(DeliveryAttemptRow.attempt)
     )
     return [to_attempt(row) for row in (await session.execute(query)).scalars()]
+
+
+async def recorded_provider_ids(session: AsyncSession, provider: str, ids: Collection[str]) -> set[str]:
+    """Which of these provider message ids a delivery already records."""
+    if not ids:
+        return set()
+    query = select(DeliveryRow.provider_message_id).where(
+        DeliveryRow.provider == provider, DeliveryRow.provider_message_id.in_(list(ids))
+    )
+    return {str(value) for value in (await session.execute(query)).scalars()}

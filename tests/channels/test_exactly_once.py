@@ -297,3 +297,22 @@ async def test_a_staff_alert_whose_first_attempt_fails_is_still_sent(clinic: Cli
     alert = rows[f"{confirmation.step}/failed/admin-1"]
     assert alert.status == "sent"
     assert len(taken(fakes.telegram, "chat_id", staff_chat)) == 1
+
+
+async def test_an_earlier_message_with_the_same_text_is_not_taken_for_the_one_in_doubt(
+    clinic: Clinic, fakes: Fakes
+) -> None:
+    # Given two children's visits at the same time, both confirmed to their parent's phone
+    phone = us_phone()
+    starts_at = await local_day(clinic, 3, time(14, 0))
+    fakes.twilio.plan(phone, "ok", "server_error")  # the second one is in doubt (a 500)
+    for ref in ("s-1", "s-2"):
+        await clinic.post(
+            "appointment.confirmed", appointment(ref, starts_at, patient=patient(id=ref, phone=phone))
+        )
+        await settle_later(clinic, ref)
+    # Then the first confirmation's SMS was not mistaken for the second's: Twilio has two
+    first, second = [(await clinic.deliveries(ref))[0] for ref in ("s-1", "s-2")]
+    assert first.status == second.status == "sent"
+    assert first.provider_message_id != second.provider_message_id
+    assert len(taken(fakes.twilio, "to", phone)) == 2
