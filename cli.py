@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     staff = commands.add_parser("create-staff", help="create a staff UI user (asks for the password)")
     staff.add_argument("email")
-    staff.add_argument("--role", choices=["editor", "publisher", "admin"], default="editor")
+    staff.add_argument("--role", choices=["viewer", "editor", "publisher", "admin"], default="editor")
     staff.add_argument("--tenant", default="demo")
     args = parser.parse_args(argv)
 

@@ -30,12 +30,13 @@ _hashing: anyio.CapacityLimiter | None = None
 
 
 class Role(StrEnum):
-    EDITOR = "editor"  # writes drafts
+    VIEWER = "viewer"  # sees every page, changes nothing
+    EDITOR = "editor"  # writes drafts, edits contacts, acknowledges work
     PUBLISHER = "publisher"  # also publishes and rolls back
-    ADMIN = "admin"  # also manages staff
+    ADMIN = "admin"  # also changes settings and manages staff
 
     def can(self, needed: Role) -> bool:
-        order = [Role.EDITOR, Role.PUBLISHER, Role.ADMIN]
+        order = [Role.VIEWER, Role.EDITOR, Role.PUBLISHER, Role.ADMIN]
         return order.index(self) >= order.index(needed)
 
 

@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from api.staff.clock import clinic_clock
 from api.staff.deliveries import console
 from api.staff.template_guide import template_names
-from api.staff.web import Csrf, CurrentUser, get_store, gettext, page
+from api.staff.web import Csrf, CurrentUser, get_store, gettext, page, require_role
 from domain.contacts import Channel, Contact
 from store.consent import Ledger
 from store.console import LogFilter
 from store.contact_channels import ContactChannels
-from store.staff import StaffUser
+from store.staff import Role, StaffUser
 
 router = APIRouter(prefix="/staff")
 EDITABLE = ("name", "phone", "email", "locale", "timezone", "telegram_chat_id")
@@ -73,6 +73,7 @@ async def edit_contact(
     request: Request, user: CurrentUser, contact_id: str
 ) -> HTMLResponse | RedirectResponse:
     """The same validation as `PUT /v1/contacts/{id}`: what the model refuses is shown, not stored."""
+    require_role(user, Role.EDITOR)
     stored = await get_store(request).get_contact(user.tenant, contact_id)
     if stored is None:
         return page(request, "message.html", user, status_code=404, message=f"no contact {contact_id!r}")
@@ -102,5 +103,6 @@ async def edit_contact(
 async def clear_dead_address(
     request: Request, user: CurrentUser, contact_id: str, address: Annotated[str, Form(max_length=500)]
 ) -> RedirectResponse:
+    require_role(user, Role.EDITOR)
     await channels(request).clear_dead_address(user.tenant, contact_id, address)
     return RedirectResponse(f"/staff/contacts/{contact_id}", status_code=303)

@@ -143,6 +143,7 @@ async def save(
     request: Request, user: CurrentUser, key: str, locale: str, channel: str
 ) -> HTMLResponse | RedirectResponse:
     """Save a draft (`action=save`) or save and publish it (`action=publish`, publishers only)."""
+    require_role(user, Role.EDITOR)
     renderer, store = get_renderer(request), get_store(request)
     locale = check_variant_path(renderer, key, locale, channel)
     form = await request.form()

@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.staff.clock import clinic_clock
 from api.staff.template_guide import template_names
-from api.staff.web import Csrf, CurrentUser, get_store, gettext, page
+from api.staff.web import Csrf, CurrentUser, get_store, gettext, page, require_role
 from store.queues import QUEUES, Queues
+from store.staff import Role
 
 router = APIRouter(prefix="/staff")
 # A booking this close to its deadline is marked, so it is confirmed before it becomes late.
@@ -61,6 +62,7 @@ async def work_queues(request: Request, user: CurrentUser) -> HTMLResponse:
 async def acknowledge(
     request: Request, user: CurrentUser, queue: str, item: Annotated[str, Form(max_length=500)]
 ) -> RedirectResponse:
+    require_role(user, Role.EDITOR)
     if queue not in QUEUES:
         raise HTTPException(404, f"no queue {queue!r}")
     # The item is only a key: acknowledging another tenant's id hides nothing of theirs (keys are per tenant).

@@ -1,6 +1,6 @@
 """The console in Debian's Chromium, at 1280 px and on a phone: find a patient by phone, read the
 appointment's timeline, acknowledge a low rating, move a reminder with quiet hours in the settings'
-preview; a publisher cannot save settings; no page scrolls sideways on a phone."""
+preview; a viewer cannot save settings; no page scrolls sideways on a phone."""
 
 from __future__ import annotations
 
@@ -121,8 +121,8 @@ async def test_an_administrator_finds_a_patient_reads_the_timeline_and_acknowled
             await expect(page.locator("#audit")).to_contain_text(email)
             await page.close()
 
-            publisher = await staff_user(store, clinic.tenant, Role.PUBLISHER)
-            phone = await sign_in(browser, base, publisher, 390, 844)
+            viewer = await staff_user(store, clinic.tenant, Role.VIEWER)
+            phone = await sign_in(browser, base, viewer, 390, 844)
             await phone.goto("/staff/settings")
             await expect(phone.locator("#read-only")).to_be_visible()
             await expect(phone.locator("button[value=save]")).to_have_count(0)
