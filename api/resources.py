@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.auth import StoreDep, Tenant
 from api.problems import Problem
 from domain.contacts import Contact
 from domain.deliveries import DeliveryStatus
 from domain.settings import TenantSettings
+from store.erasure import Erasure
 from store.settings_audit import SettingsAudit
 
 router = APIRouter()
@@ -54,6 +55,15 @@ async def put_contact(
         raise Problem(422, "Invalid contact", "the body's id must match the path")
     await store.upsert_contact(tenant, contact)
     return contact
+
+
+@router.delete("/v1/contacts/{contact_id}", status_code=204)
+async def erase_contact(contact_id: str, tenant: Tenant, store: StoreDep) -> Response:
+    """Erasure: the contact's personal data leaves the store and its messages' bodies are redacted."""
+    erased = await Erasure(store.engine).erase(tenant, contact_id)
+    if not erased.found:
+        raise Problem(404, "Not found", f"no contact {contact_id!r}")
+    return Response(status_code=204)
 
 
 @router.get("/v1/settings")
