@@ -422,6 +422,7 @@ class NudgeActivities:
                 locale=rendered.locale,
                 body=body,
                 attachments=attachments,
+                template_version_id=rendered.version_id,
             )
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
 

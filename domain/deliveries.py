@@ -87,6 +87,7 @@ class Delivery(DeliveryDraft):
     provider_message_id: str | None = None
     cost: float | None = None
     sent_at: datetime | None = None
+    template_version_id: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -107,3 +108,4 @@ class DeliveryOutcome(BaseModel):
     provider_message_id: str | None = None
     cost: float | None = None
     sent_at: datetime | None = None
+    template_version_id: int | None = None

@@ -229,7 +229,18 @@ async def _template_used(session: AsyncSession, tenant: str, entry: LogEntry) ->
         return TemplateUsed(error=failed)
     if entry.sent_at is None or entry.locale is None:
         return TemplateUsed()
-    # The newest version of this template published before the send, in its channel or the default.
+    recorded = (
+        await session.execute(select(DeliveryRow.template_version_id).where(DeliveryRow.id == entry.id))
+    ).scalar()
+    if recorded is not None:
+        # The send recorded the version it rendered (deliveries since migration 0011).
+        used = await session.get(TemplateVersionRow, recorded)
+        if used is not None and used.tenant == tenant:
+            return TemplateUsed(
+                version=used.version, version_id=used.id, locale=used.locale, channel=used.channel
+            )
+    # Older rows: the newest version of this template published before the send, in its channel or
+    # the default.
     query = (
         select(TemplateVersionRow)
         .where(

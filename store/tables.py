@@ -150,6 +150,8 @@ class DeliveryRow(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(500))
     cost: Mapped[float | None] = mapped_column(Float)
     sent_at: Mapped[datetime | None]
+    # The published template version it went out with; None for the file default.
+    template_version_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -67,3 +67,26 @@ async def test_a_failing_published_version_falls_back_to_the_file_and_is_recorde
                 await browser.post("/staff/login", data=form)
                 page = await browser.get("/staff/errors")
         assert page.status_code == 200 and "insurance" in page.text and str(confirmation.id) in page.text
+
+
+async def test_a_delivery_records_the_published_version_it_went_out_with(
+    time_env: WorkflowEnvironment, store: Store, task_queue: str
+) -> None:
+    async with running_clinic(time_env, store, task_queue) as clinic:
+        await store.put_settings(clinic.tenant, TenantSettings(timezone="Europe/Moscow"))
+        draft = await store.save_template_draft(
+            clinic.tenant,
+            "appointment_confirmed",
+            "ru",
+            "sms",
+            {"body": "Ждём вас {{ appointment.starts_at | datetime }}."},
+            "ed@clinic.example",
+        )
+        live = await store.publish_template(clinic.tenant, draft.id, "pub@clinic.example")
+        await clinic.wait_until_local(time(12, 0))
+        today = (await clinic.now()).astimezone(MOSCOW).date()
+        starts_at = datetime.combine(today + timedelta(days=3), time(14, 0), tzinfo=MOSCOW)
+        await clinic.post("appointment.confirmed", appointment("a-2", starts_at))
+        [confirmation] = await clinic.deliveries("a-2")
+        assert confirmation.status == "sent" and (confirmation.body or "").startswith("Ждём вас")
+        assert confirmation.template_version_id == live.id
