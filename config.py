@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import secrets
 import time
@@ -22,7 +25,9 @@ MIN_SECRET_LENGTH = 32
 PRODUCTION_SECRETS = {
     "NUDGEFLOW_SECRET_KEY": "signs the staff console's session cookie",
     "NUDGEFLOW_REPLY_SECRET": "signs the reply tokens of buttons and Telegram deep links",
+    "NUDGEFLOW_PAYLOAD_KEYS": "encrypts personal data in Temporal's histories",
 }
+PAYLOAD_KEY_BYTES = 32  # AES-256-GCM
 
 
 class InsecureConfiguration(SystemExit):
@@ -95,6 +100,13 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field("development", validation_alias=_env("NUDGEFLOW_ENV"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_SECRET_KEY"))
     reply_secret: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_REPLY_SECRET"))
+    # "id:base64key,id:base64key": payloads to Temporal are encrypted with the first, and decrypted with
+    # whichever one their key id names (workflows/codec.py), so an old key stays listed while histories
+    # written with it live. SecretStr: never in a repr or a validation error.
+    payload_keys: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_PAYLOAD_KEYS"))
+    # Origins allowed to call /codec/* with the staff cookie (the Temporal UI); development adds the
+    # embedded UI on localhost:NUDGEFLOW_TEMPORAL_UI_PORT.
+    codec_cors_origins: str = Field("", validation_alias=_env("NUDGEFLOW_CODEC_CORS_ORIGINS"))
     demo_staff_email: str = Field("admin@demo.local", validation_alias=_env("NUDGEFLOW_DEMO_STAFF_EMAIL"))
     demo_staff_password: SecretStr = Field(
         SecretStr("demo-password"), validation_alias=_env("NUDGEFLOW_DEMO_STAFF_PASSWORD")
@@ -114,6 +126,10 @@ class Settings(BaseSettings):
             for name, value in configured.items()
             if (weakness := _weakness(value)) is not None
         ]
+        if (weakness := _payload_keys_weakness(self.payload_keys)) is not None:
+            problems.append(
+                f"NUDGEFLOW_PAYLOAD_KEYS ({PRODUCTION_SECRETS['NUDGEFLOW_PAYLOAD_KEYS']}) {weakness}"
+            )
         if problems:
             raise InsecureConfiguration(
                 "nudgeflow: NUDGEFLOW_ENV=production refuses to start:\n  " + "\n  ".join(problems)
@@ -124,6 +140,23 @@ class Settings(BaseSettings):
 
     def reply_signing_secret(self) -> str:
         return self._secret(self.reply_secret, "reply")
+
+    def payload_keyring(self) -> list[tuple[str, bytes]]:
+        """(key id, AES key) pairs, the current one first: NUDGEFLOW_PAYLOAD_KEYS, or in development
+        one key generated per install (its id names the install's key, so a mix-up says so)."""
+        if self.payload_keys is not None and self.payload_keys.get_secret_value().strip():
+            return parse_payload_keys(self.payload_keys.get_secret_value())
+        self.check_production()
+        key = hashlib.sha256(development_secret(self.data_dir, "payload-key").encode()).digest()
+        return [(f"dev-{hashlib.sha256(key).hexdigest()[:8]}", key)]
+
+    def codec_origins(self) -> list[str]:
+        origins = [
+            origin.strip().rstrip("/") for origin in self.codec_cors_origins.split(",") if origin.strip()
+        ]
+        if not self.production:
+            origins += [f"http://{host}:{self.temporal_ui_port}" for host in ("localhost", "127.0.0.1")]
+        return origins
 
     def _secret(self, value: SecretStr | None, name: str) -> str:
         if value is not None and value.get_secret_value():
@@ -139,6 +172,41 @@ def _weakness(value: SecretStr | None) -> str | None:
         return "is a known default value"
     if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
         return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def parse_payload_keys(text: str) -> list[tuple[str, bytes]]:
+    """`id1:base64key,id2:base64key` as (id, key) pairs; a ValueError names the entry, never the key."""
+    keyring: list[tuple[str, bytes]] = []
+    for n, entry in enumerate((part.strip() for part in text.split(",") if part.strip()), start=1):
+        key_id, colon, encoded = entry.partition(":")
+        key_id = key_id.strip()
+        if not colon or not key_id:
+            raise ValueError(f"NUDGEFLOW_PAYLOAD_KEYS entry {n} is not 'id:base64key'")
+        if any(existing == key_id for existing, _ in keyring):
+            raise ValueError(f"NUDGEFLOW_PAYLOAD_KEYS names key id {key_id!r} twice")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"NUDGEFLOW_PAYLOAD_KEYS key {key_id!r} is not valid base64") from None
+        if len(key) != PAYLOAD_KEY_BYTES:
+            raise ValueError(
+                f"NUDGEFLOW_PAYLOAD_KEYS key {key_id!r} is {len(key)} bytes, "
+                f"not {PAYLOAD_KEY_BYTES} (AES-256)"
+            )
+        keyring.append((key_id, key))
+    if not keyring:
+        raise ValueError("NUDGEFLOW_PAYLOAD_KEYS names no key")
+    return keyring
+
+
+def _payload_keys_weakness(value: SecretStr | None) -> str | None:
+    if value is None or not value.get_secret_value().strip():
+        return "is not set"
+    try:
+        parse_payload_keys(value.get_secret_value())
+    except ValueError as exc:
+        return f"is malformed: {exc}"
     return None
 
 

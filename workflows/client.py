@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 import tracing
 from config import Settings
+from workflows.codec import EncryptionCodec
 
 log = logging.getLogger(__name__)
 _runtimes: dict[str, Runtime] = {}
@@ -34,6 +37,16 @@ def sdk_metrics_runtime(settings: Settings) -> Runtime | None:
     return _runtimes[address]
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads, encrypted with the settings' payload keys (workflows/codec.py); failures'
+    messages and stack traces are moved into an encoded attribute, so they are encrypted too."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(settings.payload_keyring()),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client; `runtime` serves the SDK's metrics (the worker's), and with OTEL_EXPORTER_OTLP_ENDPOINT
     set it traces every start, signal, workflow and activity (a worker built on it inherits that)."""
@@ -42,7 +55,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=True if settings.temporal_tls else None if settings.temporal_api_key else False,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         interceptors=tracing.interceptors(),
         runtime=runtime,
     )

@@ -106,11 +106,13 @@ async def outbox_is_empty(store: Store) -> bool:
 
 async def signalled_ids(client: Client, workflow_id: str) -> list[str]:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return [
-        json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["id"]
+    signals = [
+        e.workflow_execution_signaled_event_attributes
         for e in history.events
         if e.HasField("workflow_execution_signaled_event_attributes")
     ]
+    # Payloads are encrypted (workflows/codec.py): the client's converter reads them.
+    return [(await client.data_converter.decode([*signal.input.payloads]))[0]["id"] for signal in signals]
 
 
 def confirmed(event_id: str, data: dict[str, Any]) -> Accepted:
@@ -207,7 +209,8 @@ async def test_an_event_stored_by_a_process_that_died_is_delivered_by_the_next_o
 async def started_with(client: Client, workflow_id: str) -> LifecycleInput:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
-    return LifecycleInput.model_validate_json(started.input.payloads[0].data)
+    [lifecycle] = await client.data_converter.decode([*started.input.payloads], [LifecycleInput])
+    return lifecycle  # type: ignore[no-any-return]
 
 
 async def test_a_lifecycle_starts_with_its_tenants_settings_as_saved_last(

@@ -20,8 +20,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from config import Settings
 from tests.conftest import require
 from tests.e2e.faults import (
     KEY,
@@ -40,6 +40,7 @@ from tests.e2e.faults import (
     workflow_of,
 )
 from tests.store.backends import create_postgres_database, drop_postgres_database
+from workflows.client import data_converter
 from workflows.inputs import AppointmentState
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -262,7 +263,9 @@ async def test_api_killed_mid_ingest(
     found = await settled(database, appointments, per_patient=1, patience=60)
     recovered = time.monotonic() - killed
     # Then every event reached its lifecycle once and every patient got one confirmation
-    client = await Client.connect(stack.env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
+    # The stack's own payload key (its data dir's): the query's answer comes back encrypted with it.
+    keys = Settings(data_dir=Path(stack.env["NUDGEFLOW_DATA_DIR"]))
+    client = await Client.connect(stack.env["TEMPORAL_ADDRESS"], data_converter=data_converter(keys))
     applied = []
     for appointment_id in appointments:
         handle = client.get_workflow_handle(workflow_of(appointment_id))

@@ -135,7 +135,13 @@ async def test_staff_pages_forbid_framing_inline_scripts_and_sniffing(api: httpx
 
 
 async def test_the_session_cookie_is_secure_in_production(store: Store, dev_env: WorkflowEnvironment) -> None:
-    settings = Settings(database_url="sqlite://", env="production", secret_key=SECRET, reply_secret=SECRET)
+    settings = Settings(
+        database_url="sqlite://",
+        env="production",
+        secret_key=SECRET,
+        reply_secret=SECRET,
+        payload_keys="k1:" + "eHh4" * 10 + "eHg=",  # 32 bytes of "x", base64
+    )
     await store.ensure_tenant("demo", "Demo clinic", SECRET)  # production refuses the demo's known key
     app = create_app(settings, store=store, temporal=dev_env.client)
     async with app.router.lifespan_context(app):
