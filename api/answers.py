@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query, Request
 from temporalio.service import RPCError
 
 from api.auth import StoreDep, Tenant
+from api.openapi import TENANT_PROBLEMS
 from api.problems import Problem
 from api.relay import Accepted, Relay
 from api.timeline import lifecycle_state
@@ -40,7 +41,7 @@ from store.consent import InboundReply, Ledger
 from workflows.inputs import AppointmentState
 from workflows.routes import route
 
-router = APIRouter()
+router = APIRouter(responses=TENANT_PROBLEMS)
 log = logging.getLogger("nudgeflow.answers")
 VERSION = re.compile(r"-v(\d+)")
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 import logs
@@ -19,6 +20,7 @@ from api.problems import (
     STORE_OUTAGES,
     FieldError,
     Problem,
+    http_error,
     internal_error,
     problem_handler,
     store_unavailable,
@@ -81,6 +83,7 @@ def create_app(
     app.state.settings = settings
     app.state.key_cache = {}
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     for outage in STORE_OUTAGES:
         app.add_exception_handler(outage, store_unavailable)

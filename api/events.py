@@ -11,18 +11,19 @@ from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 from api.auth import StoreDep, Tenant
-from api.cloudevents import ParsedEvent, parse
+from api.cloudevents import BATCH, STRUCTURED, ParsedEvent, parse
 from api.limits import read_body
+from api.openapi import TENANT_PROBLEMS, inline_schema, problems
 from api.problems import FieldError, Problem
 from api.relay import Accepted, Relay
 from domain.consent import ConsentChange
 from domain.contacts import Contact
-from domain.events import ConsentGiven, DomainEvent
+from domain.events import CloudEvent, ConsentGiven, DomainEvent
 from store import DeadEvent, EventStatus, InboundEventKey, Store
 from store.consent import Ledger
 from workflows.routes import STORE_ONLY, Route, route
 
-router = APIRouter()
+router = APIRouter(responses=TENANT_PROBLEMS)
 EVENTS = Counter("nudgeflow_events_total", "CloudEvents received", ["outcome"])
 # One event as its workflow receives it. Temporal refuses a payload over 2 MiB and warns past
 # 512 KiB, and a lifecycle keeps its events (in its history, across continue-as-new): real events
@@ -53,7 +54,35 @@ def _routes(tenant: str, events: list[ParsedEvent]) -> list[Route | None]:
     return routes
 
 
-@router.post("/v1/events", status_code=202)
+class Receipt(BaseModel):
+    """The request's events: accepted, known already (same source and id), or for a lifecycle over."""
+
+    accepted: list[str]
+    duplicates: list[str]
+    ignored: list[str]
+
+
+# The body is read raw (limits, three modes), so FastAPI cannot infer it: written down here.
+_EVENT = inline_schema(CloudEvent)
+_EVENTS_BODY = {
+    "required": True,
+    "description": "One CloudEvent (structured mode), a batch of them, or binary mode: `data` as the body "
+    "with `ce-specversion`, `ce-id`, `ce-source`, `ce-type`… headers",
+    "content": {
+        STRUCTURED: {"schema": _EVENT},
+        BATCH: {"schema": {"type": "array", "items": _EVENT, "minItems": 1}},
+        "application/json": {"schema": _EVENT},
+    },
+}
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=Receipt,
+    responses=problems(400, 413, 415),
+    openapi_extra={"requestBody": _EVENTS_BODY},
+)
 async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSONResponse:
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     headers = {key.lower(): value for key, value in request.headers.items()}
@@ -168,7 +197,7 @@ class Revive(BaseModel):
     ids: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1000)
 
 
-@router.post("/v1/events/dead/retry")
+@router.post("/v1/events/dead/retry", responses=problems(400))
 async def retry_dead_events(
     revive: Annotated[Revive, Body()], tenant: Tenant, store: StoreDep
 ) -> dict[str, list[str]]:

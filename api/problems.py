@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_TYPE = "https://nudgeflow.dev/problems/"
 # Seconds a client is asked to wait when the store is away: a restart or a failover takes this order.
@@ -24,6 +26,16 @@ log = logging.getLogger(__name__)
 class FieldError(BaseModel):
     field: str
     message: str
+
+
+class ProblemDetails(BaseModel):
+    """A problem's body as it is sent and published (api/openapi.py): `detail` and `errors` when said."""
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: list[FieldError] = []
 
 
 class Problem(Exception):
@@ -42,12 +54,14 @@ class Problem(Exception):
 
     def body(self) -> dict[str, Any]:
         slug = self.title.lower().replace(" ", "-")
-        body: dict[str, Any] = {"type": PROBLEM_TYPE + slug, "title": self.title, "status": self.status}
-        if self.detail:
-            body["detail"] = self.detail
-        if self.errors:
-            body["errors"] = [error.model_dump() for error in self.errors]
-        return body
+        details = ProblemDetails(
+            type=PROBLEM_TYPE + slug,
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            errors=self.errors,
+        )
+        return details.model_dump(exclude_defaults=True)
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
@@ -67,6 +81,18 @@ async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         exc.body(), status_code=exc.status, media_type="application/problem+json", headers=headers
     )
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's and FastAPI's own 4xx (an unknown path, a wrong method, a body that is not UTF-8)."""
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        title = HTTPStatus(exc.status_code).phrase.capitalize()  # "Method not allowed"
+    except ValueError:
+        title = "Error"
+    response = await problem_handler(request, Problem(exc.status_code, title, str(exc.detail)))
+    response.headers.update(exc.headers or {})  # Allow on a 405
+    return response
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.auth import StoreDep, Tenant
+from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
 from domain.contacts import Contact
 from domain.deliveries import DeliveryStatus
@@ -14,7 +15,7 @@ from domain.settings import TenantSettings
 from store.erasure import Erasure
 from store.settings_audit import SettingsAudit
 
-router = APIRouter()
+router = APIRouter(responses=TENANT_PROBLEMS)
 
 
 @router.get("/v1/deliveries")
@@ -39,7 +40,7 @@ async def deliveries(
     return {"deliveries": found}
 
 
-@router.get("/v1/contacts/{contact_id}")
+@router.get("/v1/contacts/{contact_id}", responses=problems(404))
 async def get_contact(contact_id: str, tenant: Tenant, store: StoreDep) -> Contact:
     contact = await store.get_contact(tenant, contact_id)
     if contact is None:
@@ -47,7 +48,7 @@ async def get_contact(contact_id: str, tenant: Tenant, store: StoreDep) -> Conta
     return contact
 
 
-@router.put("/v1/contacts/{contact_id}")
+@router.put("/v1/contacts/{contact_id}", responses=problems(400))
 async def put_contact(
     contact_id: str, contact: Annotated[Contact, Body()], tenant: Tenant, store: StoreDep
 ) -> Contact:
@@ -57,7 +58,7 @@ async def put_contact(
     return contact
 
 
-@router.delete("/v1/contacts/{contact_id}", status_code=204)
+@router.delete("/v1/contacts/{contact_id}", status_code=204, responses=problems(404))
 async def erase_contact(contact_id: str, tenant: Tenant, store: StoreDep) -> Response:
     """Erasure: the contact's personal data leaves the store and its messages' bodies are redacted."""
     erased = await Erasure(store.engine).erase(tenant, contact_id)
@@ -71,7 +72,7 @@ async def get_settings(tenant: Tenant, store: StoreDep) -> TenantSettings:
     return await store.get_settings(tenant)
 
 
-@router.put("/v1/settings")
+@router.put("/v1/settings", responses=problems(400))
 async def put_settings(
     settings: Annotated[TenantSettings, Body()], tenant: Tenant, store: StoreDep, request: Request
 ) -> TenantSettings:

@@ -9,11 +9,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import StoreDep, Tenant
+from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
 from workflows.inputs import AppointmentState, LifecycleState
 from workflows.routes import workflow_for
 
-router = APIRouter()
+router = APIRouter(responses=TENANT_PROBLEMS)
 
 
 async def lifecycle_state(
@@ -37,7 +38,7 @@ async def lifecycle_state(
     return wf_id, state
 
 
-@router.get("/v1/timeline/{kind}/{aggregate_id}")
+@router.get("/v1/timeline/{kind}/{aggregate_id}", responses=problems(404))
 async def timeline(
     kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep
 ) -> dict[str, Any]:

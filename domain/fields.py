@@ -7,10 +7,10 @@ event is never one that fails later where nobody sees it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonSchema
 
 # The years a lifecycle may be about: outside them a date is a typo or a probe, never a visit.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -35,6 +35,12 @@ def check_moment(value: datetime) -> datetime:
     return value
 
 
+def check_wall_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("is a local wall-clock time: write 09:00, without a UTC offset")
+    return value
+
+
 def check_duration(value: timedelta) -> timedelta:
     if abs(value) > MAX_DURATION:
         raise ValueError(f"must be at most {MAX_DURATION.days} days")
@@ -49,6 +55,19 @@ Name = Annotated[str, StringConstraints(max_length=500), AfterValidator(check_te
 Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text)]
 Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
 Duration = Annotated[timedelta, AfterValidator(check_duration)]
+# A time of day where the recipient is ("21:00"). Not JSON Schema's `time` format: that one demands
+# the UTC offset a wall-clock time never has (pydantic would publish it, and send "21:00:00").
+WallClock = Annotated[
+    time,
+    AfterValidator(check_wall_clock),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+            "examples": ["09:00"],
+        }
+    ),
+]
 
 
 # Any JSON a request carries, also fields we do not know (extension attributes, extra data).

@@ -8,14 +8,14 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from domain.contacts import Channel, Contact, check_locale, check_timezone
-from domain.fields import Duration, Id
+from domain.fields import Duration, Id, WallClock
 
 
 class DailyWindow(BaseModel):
     """A span of local wall-clock time; `start > end` wraps past midnight (21:00-09:00)."""
 
-    start: time
-    end: time
+    start: WallClock
+    end: WallClock
 
     @model_validator(mode="after")
     def _not_empty(self) -> DailyWindow:
