@@ -71,3 +71,28 @@ def api(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_the_v1_api_answers_what_its_openapi_schema_says(case: Case[Any], api: asgi.ASGIClient) -> None:
     case.call_and_validate(base_url=api.base_url, session=api, headers=KEY, checks=CHECKS)
+
+
+def test_the_frameworks_own_4xx_are_problems_too(api: asgi.ASGIClient) -> None:
+    unknown = api.get("/v1/nothing-here", headers=KEY)
+    wrong_method = api.delete("/v1/settings", headers=KEY)
+    not_utf8 = api.put("/v1/settings", headers={**KEY, "Content-Type": "application/json"}, data=b'{"\xff"}')
+    no_key = api.get("/v1/settings")
+
+    for response, status in ((unknown, 404), (wrong_method, 405), (not_utf8, 400), (no_key, 401)):
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == status and response.json()["title"]
+    assert "GET" in wrong_method.headers["allow"]
+    assert no_key.headers["www-authenticate"] == "Bearer"
+
+
+def test_quiet_hours_are_wall_clock_times_without_an_offset(api: asgi.ASGIClient) -> None:
+    settings = api.get("/v1/settings", headers=KEY).json()
+    assert settings["quiet_hours"] == {"start": "21:00:00", "end": "09:00:00"}
+
+    with_offset = {**settings, "quiet_hours": {"start": "21:00+03:00", "end": "09:00"}}
+    refused = api.put("/v1/settings", headers=KEY, json=with_offset)
+
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["body.quiet_hours.start"]
