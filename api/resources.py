@@ -5,20 +5,35 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from api.auth import StoreDep, Tenant
 from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
 from domain.contacts import Contact
-from domain.deliveries import DeliveryStatus
+from domain.deliveries import Delivery, DeliveryStatus
 from domain.settings import TenantSettings
+from store import DeliveryAttempt
+from store.callbacks import DeliveryEvent
 from store.erasure import Erasure
 from store.settings_audit import SettingsAudit
 
 router = APIRouter(responses=TENANT_PROBLEMS)
 
 
-@router.get("/v1/deliveries")
+class LoggedDelivery(Delivery):
+    """A delivery as the log shows it; with `attempts=true`, its attempts and status callbacks too."""
+
+    attempts: list[DeliveryAttempt] = Field(default_factory=list)
+    events: list[DeliveryEvent] = Field(default_factory=list)
+
+
+class DeliveryLog(BaseModel):
+    deliveries: list[LoggedDelivery]
+
+
+# Unset: the keys a row does not have (attempts and events unless asked for) are left out, not null.
+@router.get("/v1/deliveries", response_model=DeliveryLog, response_model_exclude_unset=True)
 async def deliveries(
     tenant: Tenant,
     store: StoreDep,

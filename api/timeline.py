@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, WithJsonSchema
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import StoreDep, Tenant
 from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
+from domain.deliveries import Delivery
 from workflows.inputs import AppointmentState, LifecycleState
 from workflows.routes import workflow_for
 
 router = APIRouter(responses=TENANT_PROBLEMS)
+
+
+# Moments as the lifecycle holds them, offset included ("2030-03-14T12:00:00+03:00").
+Isoformat = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class PlannedMessage(BaseModel):
+    step: str
+    template: str
+    audience: str
+    send_at: Isoformat
+    skip_reason: str | None = None
+
+
+class Timeline(BaseModel):
+    """A lifecycle as its workflow knows it: what was sent (oldest first) and what is planned."""
+
+    kind: str
+    id: str
+    workflow_id: str
+    status: str
+    closed: bool
+    starts_at: Isoformat | None = None
+    state: dict[str, Any]
+    deliveries: list[Delivery]
+    planned: list[PlannedMessage]
 
 
 async def lifecycle_state(
@@ -38,7 +66,7 @@ async def lifecycle_state(
     return wf_id, state
 
 
-@router.get("/v1/timeline/{kind}/{aggregate_id}", responses=problems(404))
+@router.get("/v1/timeline/{kind}/{aggregate_id}", response_model=Timeline, responses=problems(404))
 async def timeline(
     kind: str, aggregate_id: str, request: Request, tenant: Tenant, store: StoreDep
 ) -> dict[str, Any]:

@@ -7,8 +7,10 @@ by tenants (tests/channels covers them).
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +29,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings
-from store import migrate
+from domain.contacts import Contact
+from domain.deliveries import Attachment, DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from store import InboundEventKey, Store, migrate
 
 KEY = {"Authorization": "Bearer demo-key"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -46,12 +50,51 @@ with tempfile.TemporaryDirectory() as folder:  # development secrets are generat
     )
 
 
+async def seed(database_url: str) -> None:
+    """A contact, a message with its attempt and callback, a dead letter: responses with something in them."""
+    store = Store(database_url)
+    try:
+        await store.ensure_tenant("demo", "Demo clinic", "demo-key")
+        await store.upsert_contact("demo", Contact(id="p-1", name="Anna", phone="+447700900001"))
+        at = datetime(2030, 3, 14, 9, 0, tzinfo=UTC)
+        draft = DeliveryDraft(
+            tenant="demo",
+            idempotency_key="appointment:demo:a-1/e-1/confirmation",
+            subject="a-1",
+            workflow_id="appointment:demo:a-1",
+            step="confirmation",
+            contact_id="p-1",
+            template="appointment_confirmed",
+            scheduled_for=at,
+        )
+        row, _ = await store.begin_delivery(draft)
+        invite = Attachment(filename="visit.ics", content_type="text/calendar", content="BEGIN:VCALENDAR")
+        sent = DeliveryOutcome(
+            status=DeliveryStatus.SENT,
+            channel="sms",
+            provider="twilio",
+            body="See you on 14 March",
+            attachments=[invite],
+            provider_message_id="SM1",
+            cost=0.05,
+            sent_at=at,
+        )
+        await store.finish_delivery(row.id, sent)
+        await store.record_status("twilio", "SM1", DeliveryStatus.DELIVERED, at=at)
+        dead = InboundEventKey(source="/crm", event_id="e-dead", type="appointment.confirmed", payload={})
+        await store.claim_events("demo", [dead.model_copy(update={"workflow_id": "appointment:demo:a-2"})])
+        await store.bury_event("demo", ("/crm", "e-dead"), "RPCError: Blob data size exceeds limit.")
+    finally:
+        await store.close()
+
+
 @pytest.fixture(scope="module")
 def api(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[asgi.ASGIClient]:
     """The app on a real SQLite store and the dev server, its lifespan run by schemathesis's client."""
     data = tmp_path_factory.mktemp("contract")
     database_url = f"sqlite+aiosqlite:///{data / 'nudgeflow.db'}"
     migrate(database_url)
+    asyncio.run(seed(database_url))
     config = Settings(
         env="development",
         data_dir=data,
@@ -85,6 +128,17 @@ def test_the_frameworks_own_4xx_are_problems_too(api: asgi.ASGIClient) -> None:
         assert response.json()["status"] == status and response.json()["title"]
     assert "GET" in wrong_method.headers["allow"]
     assert no_key.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_probed_store_has_a_message_with_its_attempts_and_a_dead_letter(api: asgi.ASGIClient) -> None:
+    log = api.get("/v1/deliveries", params={"attempts": "true", "contact_id": "p-1"}, headers=KEY).json()
+    plain = api.get("/v1/deliveries", params={"contact_id": "p-1"}, headers=KEY).json()
+
+    (message,) = log["deliveries"]
+    assert [a["status"] for a in message["attempts"]] == ["sent"]
+    assert [e["status"] for e in message["events"]] == ["delivered"]
+    assert "attempts" not in plain["deliveries"][0] and "events" not in plain["deliveries"][0]
+    assert [d["id"] for d in api.get("/v1/events/dead", headers=KEY).json()["dead"]] == ["e-dead"]
 
 
 def test_quiet_hours_are_wall_clock_times_without_an_offset(api: asgi.ASGIClient) -> None:
