@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.answers import appointment_state
 from api.auth import StoreDep
 from api.inbound import channels_config
+from api.openapi import problems
 from api.problems import Problem
 from channels.calendar_links import calendar_delivery
 from channels.config import reply_secret
@@ -55,7 +57,14 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(html, headers=NO_STORE)
 
 
-@router.get("/c/{token}", include_in_schema=True)
+CALENDAR_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/calendar": {"schema": {"type": "string"}}}},
+    302: {"description": "to Google Calendar (`to=google`, or an Android browser)"},
+    **problems(404, 422),
+}
+
+
+@router.get("/c/{token}", response_class=HTMLResponse, responses=CALENDAR_ANSWERS)
 async def add_to_calendar(token: str, request: Request, store: StoreDep, to: str | None = None) -> Response:
     """The appointment as it stands now: `.ics`, a Google Calendar link or a page offering both."""
     delivery_id = calendar_delivery(token, reply_secret(channels_config(request)), datetime.now(UTC))

@@ -6,10 +6,12 @@ import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from temporalio.client import Client
 
+from api.openapi import problems
 from api.problems import Problem
 from store import Store
 
@@ -28,7 +30,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problems(503))
 async def readyz(request: Request) -> dict[str, str]:
     """200 when the store and Temporal both answer within PROBE_TIMEOUT, else 503 naming what is down."""
     store_up, temporal_up = await asyncio.gather(
@@ -57,6 +59,6 @@ async def _temporal_answers(client: Client) -> bool:
         return False
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,9 @@
-"""The /v1 API answers what its published OpenAPI schema (`/openapi.json`) says, probed by schemathesis.
+"""The API answers what its published OpenAPI schema (`/openapi.json`) says, probed by schemathesis.
 
-Every operation a backend calls with its tenant key, with valid and invalid input: no 5xx, every
-status, content type and body documented. The inbound webhooks are signed by providers, not keyed
-by tenants (tests/channels covers them).
+Every operation a backend calls with its tenant key, the probes, /metrics and the calendar link,
+with valid and invalid input: no 5xx, every status, content type and body documented. The inbound
+webhooks are signed by providers, not keyed by tenants (tests/channels covers them); the staff
+console and its codec endpoint are HTML forms and a staff session (tests/staff).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def published_schema(data_dir: Path) -> dict[str, Any]:
 with tempfile.TemporaryDirectory() as folder:  # development secrets are generated there
     contract = (
         schemathesis.openapi.from_dict(published_schema(Path(folder)))
-        .include(path_regex="^/v1/")
+        .include(path_regex="^/(v1/|healthz$|readyz$|metrics$|c/)")
         .exclude(path_regex="^/v1/inbound/")
     )
 
@@ -112,7 +113,7 @@ def api(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) 
 
 @contract.parametrize()
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_the_v1_api_answers_what_its_openapi_schema_says(case: Case[Any], api: asgi.ASGIClient) -> None:
+def test_the_api_answers_what_its_openapi_schema_says(case: Case[Any], api: asgi.ASGIClient) -> None:
     case.call_and_validate(base_url=api.base_url, session=api, headers=KEY, checks=CHECKS)
 
 
