@@ -9,7 +9,7 @@ admins decode, and only origins in NUDGEFLOW_CODEC_CORS_ORIGINS may call from a 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from google.protobuf import json_format
@@ -27,6 +27,26 @@ from workflows.codec import EncryptionCodec, PayloadKeyError
 PREFIX = "/codec"
 # Temporal's gRPC messages stop at 4 MB; a request for more is no history's payloads.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+_BYTES = {"type": "string", "format": "byte"}
+PAYLOADS = {
+    "type": "object",
+    "required": ["payloads"],
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "metadata": {"type": "object", "additionalProperties": _BYTES},
+                    "data": _BYTES,
+                },
+            },
+        }
+    },
+}
+BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": PAYLOADS}}}}
+ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"schema": PAYLOADS}}}}
 
 router = APIRouter(prefix=PREFIX, tags=["codec"])
 
@@ -56,7 +76,7 @@ def _answer(payloads: Payloads) -> Response:
     return Response(json_format.MessageToJson(payloads), media_type="application/json")
 
 
-@router.post("/decode")
+@router.post("/decode", openapi_extra=BODY, responses=ANSWER)
 async def decode(request: Request, user: Admin) -> Response:
     codec: EncryptionCodec = request.app.state.payload_codec
     try:
@@ -66,7 +86,7 @@ async def decode(request: Request, user: Admin) -> Response:
     return _answer(Payloads(payloads=decoded))
 
 
-@router.post("/encode")
+@router.post("/encode", openapi_extra=BODY, responses=ANSWER)
 async def encode(request: Request, user: Admin) -> Response:
     codec: EncryptionCodec = request.app.state.payload_codec
     return _answer(Payloads(payloads=await codec.encode((await _payloads(request)).payloads)))

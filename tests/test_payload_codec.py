@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from api.app import create_app
 from config import InsecureConfiguration, Settings, parse_payload_keys
+from worker import WORKFLOWS, workflow_runner
 from workflows.client import data_converter
 from workflows.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyError
 
 SECRET = "s" * 40
+HISTORIES = Path(__file__).parent / "replay" / "histories"
 NAME, PHONE = "Zinovia Quackenbush", "+79995550123"
 
 
@@ -78,6 +83,24 @@ async def test_a_failure_message_and_stack_trace_are_encrypted_too() -> None:
     assert PHONE.encode() not in failure.SerializeToString()
     assert NAME.encode() not in failure.SerializeToString()
     assert PHONE in str(await converter.decode_failure(failure))
+
+
+@pytest.fixture(params=sorted(HISTORIES.glob("*/appointment.json")), ids=lambda path: path.parent.name)
+def recorded(request: pytest.FixtureRequest) -> WorkflowHistory:
+    path: Path = request.param
+    return WorkflowHistory.from_json("replay-appointment", json.loads(path.read_text()))
+
+
+async def test_a_history_recorded_before_encryption_replays_with_the_encrypting_converter(
+    recorded: WorkflowHistory,
+) -> None:
+    replayer = Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=data_converter(with_keys(keys("k"))),
+        workflow_runner=workflow_runner(sandboxed=True),
+    )
+    result = await replayer.replay_workflow(recorded, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
 
 
 def test_development_generates_one_payload_key_per_install(tmp_path: Path) -> None:
