@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, PlainSerializer, StringConstraints, WithJsonSchema
 
 # The years a lifecycle may be about: outside them a date is a typo or a probe, never a visit.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -47,6 +47,26 @@ def check_duration(value: timedelta) -> timedelta:
     return value
 
 
+def iso_duration(value: timedelta) -> str:
+    """ISO 8601 in days, hours, minutes and seconds (`P400D`, `P1DT2H`, `PT0S`), as RFC 3339 reads it.
+
+    pydantic writes 400 days as `P1Y35D`: a year of 365 days no calendar has, in a form JSON Schema's
+    `duration` format refuses. Below a year both write the same.
+    """
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    second = f"{seconds}.{value.microseconds:06d}".rstrip("0") if value.microseconds else str(seconds)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if seconds or value.microseconds:
+        clock += f"{second}S"
+    date = f"{value.days}D" if value.days else ""
+    if not date and not clock:
+        return "PT0S"
+    return f"{sign}P{date}" + (f"T{clock}" if clock else "")
+
+
 # An identifier: aggregate ids, contact ids, codes. Workflow ids are built from them (Temporal: 1,000).
 Id = Annotated[str, StringConstraints(max_length=200), AfterValidator(check_text)]
 # A person's, a service's or a place's name.
@@ -54,7 +74,12 @@ Name = Annotated[str, StringConstraints(max_length=500), AfterValidator(check_te
 # Free text: a reason, a comment, a chat preview, an address, a link.
 Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text)]
 Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
-Duration = Annotated[timedelta, AfterValidator(check_duration)]
+Duration = Annotated[
+    timedelta,
+    AfterValidator(check_duration),
+    PlainSerializer(iso_duration, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "duration", "examples": ["PT30M", "P1D"]}),
+]
 # A time of day where the recipient is ("21:00"). Not JSON Schema's `time` format: that one demands
 # the UTC offset a wall-clock time never has (pydantic would publish it, and send "21:00:00").
 WallClock = Annotated[

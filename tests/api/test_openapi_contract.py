@@ -143,11 +143,17 @@ def test_the_probed_store_has_a_message_with_its_attempts_and_a_dead_letter(api:
 
 
 def test_quiet_hours_are_wall_clock_times_without_an_offset(api: asgi.ASGIClient) -> None:
-    settings = api.get("/v1/settings", headers=KEY).json()
-    assert settings["quiet_hours"] == {"start": "21:00:00", "end": "09:00:00"}
-
-    with_offset = {**settings, "quiet_hours": {"start": "21:00+03:00", "end": "09:00"}}
+    saved = api.put("/v1/settings", headers=KEY, json={"quiet_hours": {"start": "21:30", "end": "08:00"}})
+    with_offset = {"quiet_hours": {"start": "21:00+03:00", "end": "09:00"}}
     refused = api.put("/v1/settings", headers=KEY, json=with_offset)
 
+    assert saved.json()["quiet_hours"] == {"start": "21:30:00", "end": "08:00:00"}
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["body.quiet_hours.start"]
+
+
+def test_durations_are_written_in_days_never_in_years_of_365_days(api: asgi.ASGIClient) -> None:
+    saved = api.put("/v1/settings", headers=KEY, json={"feedback_delay": "P1Y35D", "feedback_window": "P7D"})
+
+    assert saved.status_code == 200, saved.text
+    assert (saved.json()["feedback_delay"], saved.json()["feedback_window"]) == ("P400D", "P7D")
