@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import time, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest_asyncio
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -21,7 +27,7 @@ from config import Settings
 from store import Store
 from store.staff import Role
 from tests.factories import appointment, patient
-from tests.staff.server import staff_user
+from tests.staff.server import CHROMIUM, CHROMIUM_ARGS, PASSWORD, require_chromium, serving, staff_user
 from tests.staff.test_pages import sign_in
 from tests.workflows.harness import running_clinic
 from workflows.codec import ENCODING
@@ -138,3 +144,64 @@ async def test_only_the_configured_ui_origin_may_call_from_a_browser(api: httpx.
     assert "access-control-allow-origin" not in stranger.headers
     elsewhere = await api.get("/healthz", headers={"origin": UI})
     assert "access-control-allow-origin" not in elsewhere.headers  # CORS for /codec only
+
+
+async def sign_in_page(browser: Browser, base: str, email: str) -> Page:
+    page = await browser.new_page(base_url=base)
+    await page.goto("/staff/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{base}/staff/templates")
+    return page
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def temporal_ui_stand_in(folder: Path) -> Iterator[str]:
+    """A page on its own loopback origin, where the Temporal UI would be (Chromium lets only a page
+    served from loopback call a loopback address)."""
+    (folder / "index.html").write_text("<!doctype html><title>Temporal</title>")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_browser_on_the_temporal_ui_origin_reads_the_patient_once_staff_signed_in(
+    history: WorkflowHistory, store: Store, time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """What the Temporal UI does with "include cross-origin credentials": fetch /codec/decode from its
+    own origin with the staff cookie. The UI's page is stood in for; the browser, CORS and cookie are real."""
+    require_chromium()
+    request = json.dumps(json_format.MessageToDict(Payloads(payloads=payloads_of(history))))
+    fetch = """async ([url, body]) => {
+        const answer = await fetch(url, {method: "POST", credentials: "include", body,
+            headers: {"Content-Type": "application/json", "X-Namespace": "default"}});
+        return [answer.status, await answer.text()];
+    }"""
+    with temporal_ui_stand_in(tmp_path) as ui:
+        settings = Settings(database_url="sqlite://", codec_cors_origins=ui)
+        async with serving(store, time_env.client, settings) as base, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await sign_in_page(browser, base, await staff_user(store, "demo", Role.ADMIN))
+                stranger = await browser.new_page()
+                for tab in (page, stranger):
+                    await tab.goto(f"{ui}/index.html")
+                status, text = await page.evaluate(fetch, [f"{base}/codec/decode", request])
+                assert status == 200, text
+                clear = b"".join(p.data for p in json_format.Parse(text, Payloads()).payloads).decode()
+                assert NAME in clear and PHONE in clear
+                status, text = await stranger.evaluate(fetch, [f"{base}/codec/decode", request])
+                assert status == 401 and NAME not in text
+            finally:
+                await browser.close()

@@ -38,10 +38,10 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(store: Store, temporal: Client) -> AsyncIterator[str]:
+async def serving(store: Store, temporal: Client, settings: Settings | None = None) -> AsyncIterator[str]:
     """The app on http://127.0.0.1:<port>, stopped on exit."""
     port = free_port()
-    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=temporal)
+    app = create_app(settings or Settings(database_url="sqlite://"), store=store, temporal=temporal)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
     )
