@@ -68,7 +68,7 @@ async def _payloads(request: Request) -> Payloads:
     body = await read_body(request, MAX_BODY_BYTES)
     try:
         return json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
-    except json_format.ParseError:
+    except (json_format.ParseError, ValueError, RecursionError):  # not JSON, not UTF-8, too deep
         raise Problem(400, "Bad request", 'send {"payloads": [{"metadata": {...}, "data": "..."}]}') from None
 
 

@@ -30,7 +30,7 @@ from tests.factories import appointment, patient
 from tests.staff.server import CHROMIUM, CHROMIUM_ARGS, PASSWORD, require_chromium, serving, staff_user
 from tests.staff.test_pages import sign_in
 from tests.workflows.harness import running_clinic
-from workflows.codec import ENCODING
+from workflows.codec import ENCODING, EncryptionCodec
 
 NAME, PHONE = "Zinovia Quackenbush-Ωmega", "+79995550123"
 UI = "http://localhost:8233"
@@ -129,6 +129,18 @@ async def test_encode_then_decode_round_trips_for_an_admin(api: httpx.AsyncClien
     assert encoded.status_code == 200 and NAME not in encoded.text
     decoded = await api.post("/codec/decode", json=encoded.json())
     assert json_format.ParseDict(decoded.json(), Payloads()) == plain
+
+
+async def test_a_payload_under_an_unknown_key_or_a_body_not_of_payloads_is_a_4xx_problem(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    sealed = EncryptionCodec([("retired-2025", bytes(32))]).encrypt(Payload(data=b'"x"'))
+    await sign_in(api, await staff_user(store, "demo", Role.ADMIN))
+    unknown = await api.post("/codec/decode", json=json_format.MessageToDict(Payloads(payloads=[sealed])))
+    assert unknown.status_code == 422 and "retired-2025" in unknown.json()["detail"]
+    for body in (b"\xff\xfe", b"[1, 2]", b"[" * 100_000):
+        answer = await api.post("/codec/decode", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400, body[:8]
 
 
 async def test_an_editor_may_not_decode(api: httpx.AsyncClient, store: Store) -> None:
