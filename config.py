@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field("development", validation_alias=_env("NUDGEFLOW_ENV"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_SECRET_KEY"))
     reply_secret: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_REPLY_SECRET"))
+    # Mark the staff cookie `Secure` in development too (always in production).
+    secure_cookies: bool = Field(False, validation_alias=_env("NUDGEFLOW_SECURE_COOKIES"))
     # "id:base64key,id:base64key": payloads to Temporal are encrypted with the first, and decrypted with
     # whichever one their key id names (workflows/codec.py), so an old key stays listed while histories
     # written with it live. SecretStr: never in a repr or a validation error.

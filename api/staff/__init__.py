@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -46,7 +44,7 @@ def mount(app: FastAPI, renderer: TemplateRenderer | None = None) -> None:
         max_age=SESSION_HOURS * 3600,
         same_site="strict",
         # Outside development the cookie never travels over plain HTTP.
-        https_only=settings.production or os.environ.get("NUDGEFLOW_SECURE_COOKIES", "").lower() == "true",
+        https_only=settings.production or settings.secure_cookies,
     )
     app.add_middleware(StaffHeaders)
     app.state.login_throttle = LoginThrottle()
