@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field("development", validation_alias=_env("NUDGEFLOW_ENV"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_SECRET_KEY"))
     reply_secret: SecretStr | None = Field(None, validation_alias=_env("NUDGEFLOW_REPLY_SECRET"))
+    # Days a delivered event's payload (names, phones) stays in the outbox; 0 keeps it (api/retention.py).
+    payload_retention_days: float = Field(
+        7.0, ge=0, validation_alias=_env("NUDGEFLOW_PAYLOAD_RETENTION_DAYS")
+    )
     # Mark the staff cookie `Secure` in development too (always in production).
     secure_cookies: bool = Field(False, validation_alias=_env("NUDGEFLOW_SECURE_COOKIES"))
     # "id:base64key,id:base64key": payloads to Temporal are encrypted with the first, and decrypted with

@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 import logs
 import tracing
-from api import answers, calendar_link, codec, events, health, inbound, resources, staff, timeline
+from api import answers, calendar_link, codec, events, health, inbound, resources, retention, staff, timeline
 from api.problems import (
     STORE_OUTAGES,
     FieldError,
@@ -72,10 +72,14 @@ def create_app(
             lease=timedelta(seconds=settings.relay_lease),
             max_refusals=settings.relay_max_refusals,
         )
-        sweeping = asyncio.create_task(app.state.relay.run())
+        background = [asyncio.create_task(app.state.relay.run())]
+        if settings.payload_retention_days > 0:
+            keep = timedelta(days=settings.payload_retention_days)
+            background.append(asyncio.create_task(retention.purge_forever(app.state.store, keep)))
         yield
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if own_store:
             await app.state.store.close()
 

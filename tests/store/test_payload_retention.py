@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from config import ROOT
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from config import ROOT, Settings
 from store import EventStatus, Store
 from store.records import InboundEventKey
-from store.tables import utcnow
+from store.tables import InboundEventRow, utcnow
 from tests.store.backends import database_url
 
 
@@ -50,3 +55,30 @@ def test_the_purge_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "0 event payloads older than 30 days forgotten" in done.stdout
+
+
+async def test_the_api_forgets_delivered_payloads_by_itself(
+    store: Store, dev_env: WorkflowEnvironment
+) -> None:
+    await store.claim_events("demo", [event("e-3")])
+    await store.mark_events("demo", [("crm", "e-3")], EventStatus.ROUTED)
+    # A retention of a second: the API's first round, at start, finds it past.
+    settings = Settings(database_url="sqlite://", payload_retention_days=1 / 86400)
+    await asyncio.sleep(1.1)
+    app = create_app(settings, store=store, temporal=dev_env.client)
+    async with app.router.lifespan_context(app):
+        for _ in range(50):
+            if not await _has_payload(store, "e-3"):
+                break
+            await asyncio.sleep(0.1)
+    assert not await _has_payload(store, "e-3")
+
+
+async def _has_payload(store: Store, event_id: str) -> bool:
+    async with store.engine.connect() as connection:
+        payload = (
+            await connection.execute(
+                select(InboundEventRow.payload).where(InboundEventRow.event_id == event_id)
+            )
+        ).scalar()
+    return payload is not None
