@@ -173,14 +173,14 @@ class NudgeActivities:
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
+                details = None if activity.info().is_local else activity.cancellation_details()
+                by_workflow = details is not None and details.cancel_requested
                 # After the claim, the provider call finishes and is recorded truly, whoever asked.
                 if attempt.claimed:
-                    details = None if activity.info().is_local else activity.cancellation_details()
-                    attempt.unwanted = details is not None and details.cancel_requested
+                    attempt.unwanted = by_workflow
                     return await work
                 work.cancel()
-                details = None if activity.info().is_local else activity.cancellation_details()
-                if details is not None and details.cancel_requested:
+                if by_workflow:
                     # The workflow no longer wants it, and nothing has left: record it skipped.
                     return await self._settle(
                         idempotency_key(input), "no longer wanted: the lifecycle moved on"
@@ -296,12 +296,14 @@ class NudgeActivities:
             if receipt is not None:
                 reason = f"{receipt.provider} had it after an unanswered attempt: not sent again"
                 return await self._sent(row, channel, receipt, body=row.body, reason=reason)
-            await self._release(row, channel, row.provider, f"{row.provider} has no such message: sending it")
+            await self._back_to_planned(
+                row, channel, row.provider, f"{row.provider} has no such message: sending it"
+            )
             return None
         if row.provider in RECEIVER_DEDUPES or resend_is_harmless(
             input.message.template, input.message.audience
         ):
-            await self._release(
+            await self._back_to_planned(
                 row, channel, row.provider, "outcome unknown; a repeat is harmless: sending again"
             )
             return None
@@ -316,15 +318,6 @@ class NudgeActivities:
             provider=row.provider,
             body=row.body,
             reason=reason,
-        )
-
-    async def _release(self, row: Delivery, channel: Channel, provider: str | None, reason: str) -> None:
-        await self.store.move_delivery(
-            row.id,
-            DeliveryOutcome(
-                status=DeliveryStatus.PLANNED, channel=channel.value, provider=provider, reason=reason
-            ),
-            [DeliveryStatus.SENDING],
         )
 
     async def _deliver(
@@ -377,11 +370,12 @@ class NudgeActivities:
                 raise Retry("another attempt holds this message")
             if attempt.unwanted:
                 # Cancelled by the workflow while the claim committed: nothing has left yet.
-                await self._back_to_planned(
-                    row, channel, provider, "no longer wanted", DeliveryStatus.SKIPPED
-                )
                 return await self._finish(
-                    row, DeliveryStatus.SKIPPED, reason="no longer wanted: the lifecycle moved on"
+                    row,
+                    DeliveryStatus.SKIPPED,
+                    channel=channel.value,
+                    provider=provider,
+                    reason="no longer wanted: the lifecycle moved on",
                 )
             try:
                 with metrics.provider_call(channel.value, provider):
@@ -427,9 +421,15 @@ class NudgeActivities:
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
 
     async def _back_to_planned(
-        self, row: Delivery, channel: Channel, provider: str, reason: str, logged_as: DeliveryStatus
+        self,
+        row: Delivery,
+        channel: Channel,
+        provider: str | None,
+        reason: str,
+        logged_as: DeliveryStatus | None = None,
     ) -> None:
-        """sending → planned: the provider certainly did not take it (it said so, or never heard us)."""
+        """sending → planned: the provider certainly did not take it (it said so, never heard us, or
+        has no such message), or a repeat is harmless; `logged_as` tells the attempt log why."""
         await self.store.move_delivery(
             row.id,
             DeliveryOutcome(

@@ -33,10 +33,9 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
     ).one_or_none()
     if inserted is not None:
         return to_delivery(inserted), True
-    row = (
-        await session.execute(select(DeliveryRow).where(DeliveryRow.idempotency_key == draft.idempotency_key))
-    ).scalar_one()
-    return to_delivery(row), False
+    existing = await delivery_by_key(session, draft.idempotency_key)
+    assert existing is not None  # the conflict was on this key
+    return existing, False
 
 
 async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
