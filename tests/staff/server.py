@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import uvicorn
 from temporalio.client import Client
 
@@ -65,3 +67,31 @@ async def staff_user(store: Store, tenant: str, role: Role) -> str:
 
 def require_chromium() -> None:
     require(CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install -y chromium (.ci/run does it in CI)")
+
+
+@asynccontextmanager
+async def console_client(store: Store, temporal: Client) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI, as a signed-out browser that keeps its cookies."""
+    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=temporal)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://staff") as client:
+            yield client
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+async def sign_in(browser: httpx.AsyncClient, store: Store, role: Role, tenant: str = "demo") -> str:
+    """A new staff user of `role` signed in through the login form; their email."""
+    email = await staff_user(store, tenant, role)
+    data = {
+        "email": email,
+        "password": PASSWORD,
+        "csrf_token": csrf((await browser.get("/staff/login")).text),
+    }
+    assert (await browser.post("/staff/login", data=data)).status_code == 303
+    return email

@@ -11,15 +11,14 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from config import Settings
 from domain.consent import ConsentCategory, ConsentChange, ConsentSource
 from domain.contacts import Channel
 from store import Store
 from store.consent import Ledger
 from store.staff import Role
+from tests.staff import server
 from tests.staff.console_data import a_clinic, add_delivery
-from tests.staff.server import PASSWORD, staff_user
+from tests.staff.server import console_client, csrf
 
 # SQL that differs by backend: each test runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -27,27 +26,12 @@ pytestmark = pytest.mark.both_stores
 
 @pytest_asyncio.fixture
 async def browser(store: Store, dev_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=dev_env.client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://staff") as client:
-            yield client
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
+    async with console_client(store, dev_env.client) as client:
+        yield client
 
 
 async def sign_in(browser: httpx.AsyncClient, store: Store, tenant: str = "demo") -> None:
-    email = await staff_user(store, tenant, Role.EDITOR)
-    data = {
-        "email": email,
-        "password": PASSWORD,
-        "csrf_token": csrf((await browser.get("/staff/login")).text),
-    }
-    assert (await browser.post("/staff/login", data=data)).status_code == 303
+    await server.sign_in(browser, store, Role.EDITOR, tenant)
 
 
 def form_of(html: str) -> dict[str, str]:

@@ -10,39 +10,17 @@ import httpx
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from api.staff.settings_form import to_form
-from config import Settings
 from domain.settings import TenantSettings
 from store import Store
 from store.staff import Role
-from tests.staff.server import PASSWORD, staff_user
+from tests.staff.server import console_client, csrf, sign_in
 
 
 @pytest_asyncio.fixture
 async def browser(store: Store, dev_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=dev_env.client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://staff") as client:
-            yield client
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
-
-
-async def sign_in(browser: httpx.AsyncClient, store: Store, role: Role, tenant: str = "demo") -> str:
-    email = await staff_user(store, tenant, role)
-    data = {
-        "email": email,
-        "password": PASSWORD,
-        "csrf_token": csrf((await browser.get("/staff/login")).text),
-    }
-    assert (await browser.post("/staff/login", data=data)).status_code == 303
-    return email
+    async with console_client(store, dev_env.client) as client:
+        yield client
 
 
 async def post(browser: httpx.AsyncClient, action: str, **changes: str) -> httpx.Response:

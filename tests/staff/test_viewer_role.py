@@ -3,18 +3,15 @@ no settings; an editor may do the first three."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from config import Settings
 from store import Store
 from store.staff import Role
-from tests.staff.server import PASSWORD, staff_user
+from tests.staff.server import console_client, csrf, sign_in
 
 PAGES = [
     "/staff/templates",
@@ -28,25 +25,8 @@ PAGES = [
 
 @pytest_asyncio.fixture
 async def browser(store: Store, dev_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url="sqlite://"), store=store, temporal=dev_env.client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://staff") as client:
-            yield client
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
-
-
-async def sign_in(browser: httpx.AsyncClient, store: Store, role: Role) -> str:
-    email = await staff_user(store, "demo", role)
-    token = csrf((await browser.get("/staff/login")).text)
-    data = {"email": email, "password": PASSWORD, "csrf_token": token}
-    assert (await browser.post("/staff/login", data=data)).status_code == 303
-    return token
+    async with console_client(store, dev_env.client) as client:
+        yield client
 
 
 async def test_a_viewer_sees_every_page_and_changes_nothing(browser: httpx.AsyncClient, store: Store) -> None:
