@@ -219,11 +219,12 @@ class Backend:
         return self.watch[1]
 
     async def post(
-        self, client: httpx.AsyncClient, url: str, event: dict[str, Any], patience: float = 90
+        self, client: httpx.AsyncClient, urls: list[str], event: dict[str, Any], patience: float = 90
     ) -> None:
+        """Post to the first API; each retry goes to the next one, as behind a load balancer."""
         headers = {**KEY, "Content-Type": "application/cloudevents+json"}
         deadline = time.monotonic() + patience
-        while True:
+        for url in itertools.cycle(urls):
             try:
                 response = await client.post(f"{url}/v1/events", content=json.dumps(event), headers=headers)
             except httpx.TransportError:
@@ -250,7 +251,8 @@ class Backend:
 
             async def one(index: int, event: dict[str, Any]) -> None:
                 async with limit:
-                    await self.post(client, urls[index % len(urls)], event)
+                    first = index % len(urls)
+                    await self.post(client, urls[first:] + urls[:first], event)
 
             await asyncio.gather(*(one(i, e) for i, e in enumerate(events)))
 
@@ -463,3 +465,17 @@ def lateness(found: list[dict[str, Any]], template: str = "visit_reminder") -> l
 def last_recorded(found: list[dict[str, Any]], due_before: datetime) -> datetime:
     """When the last message due before `due_before` reached its final status."""
     return max(as_utc(r["updated_at"]) for r in found if as_utc(r["scheduled_for"]) <= due_before)
+
+
+def outbox(database_url: str, event_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """event id -> (status, the relay that holds or last held it: `host:pid:nonce`) in the outbox."""
+    with psycopg.connect(database_url) as connection:
+        found = connection.execute(
+            "SELECT event_id, status, leased_by FROM inbound_events WHERE event_id = ANY(%s)", [event_ids]
+        ).fetchall()
+    return {event_id: (status, leased_by) for event_id, status, leased_by in found}
+
+
+def pid_of(owner: str | None) -> int | None:
+    """The process id in a relay's lease owner (`host:pid:nonce`)."""
+    return None if owner is None else int(owner.split(":")[-2])

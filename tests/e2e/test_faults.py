@@ -34,6 +34,8 @@ from tests.e2e.faults import (
     last_recorded,
     lateness,
     mixed,
+    outbox,
+    pid_of,
     settled,
     staff_settings,
     tally,
@@ -312,3 +314,57 @@ async def test_two_workers_and_two_apis_at_once(
     )
     assert backend.accepted == len(events)
     result.check(tmp_path)
+
+
+async def test_a_worker_and_an_api_killed_mid_burst_of_300_with_two_of_each(
+    stack: FaultStack, providers: Providers, database: str, tmp_path: Path
+) -> None:
+    # Given two APIs on one outbox, two workers on one task queue, and a backend that posts 300
+    # confirmations over both APIs and, on a lost connection, posts the same event to the other
+    chat = staff_chat()
+    await put_settings(stack, staff_settings(chat))
+    doomed_worker = stack.start_polling_worker()
+    stack.start_polling_worker()
+    second_api = stack.start_another_api()
+    assert stack.api is not None
+    doomed_api = stack.api.pid
+    run = run_id()
+    patients = mixed(run, 300)
+    appointments = {f"{run}-a{i}": p for i, p in enumerate(patients)}
+    starts_at = datetime.now(UTC) + timedelta(days=2)
+    events = [confirmed(p, a, starts_at) for a, p in appointments.items()]
+    ids = [event["id"] for event in events]
+    backend = Backend()
+    half = backend.when_accepted(150)
+    began = time.monotonic()
+    posting = asyncio.create_task(backend.post_all([stack.url, second_api], events, concurrency=16))
+    # When one API and one worker are SIGKILLed once half the events were accepted
+    await half.wait()
+    stack.kill_api()
+    stack.kill_worker(doomed_worker)
+    killed = time.monotonic()
+    orphans = [
+        event_id
+        for event_id, (status, owner) in (await asyncio.to_thread(outbox, database, ids)).items()
+        if status == "received" and pid_of(owner) == doomed_api
+    ]
+    await posting
+    found = await settled(database, appointments, per_patient=1, patience=45)
+    recovered = time.monotonic() - killed
+    await asyncio.sleep(1)  # answers still on their way to the fakes
+    # Then what the dead API had accepted and not yet relayed was relayed by the other one's, after
+    # its lease ran out, and every patient got one confirmation: none lost, none twice
+    after = await asyncio.to_thread(outbox, database, orphans)
+    result = tally(providers, appointments, found, 1, chat)
+    print(
+        f"\ntwo of each, one API and one worker SIGKILLed mid-burst: {len(orphans)} accepted events the "
+        f"dead API held un-relayed; {backend.retries} retries ({dict(backend.answers)}); "
+        f"{result.line()}; all final {recovered:.1f} s after the kill, "
+        f"{time.monotonic() - began:.1f} s after the first post"
+    )
+    assert backend.accepted + backend.duplicates >= len(events)
+    assert orphans, "the killed API held no un-relayed event: the takeover was not exercised"
+    assert all(status == "routed" for status, _ in after.values()), after
+    assert {pid_of(owner) for _, owner in after.values()} == {stack.more_apis[0][1].pid}
+    result.check(tmp_path)
+    assert result.unknown == 0
