@@ -156,6 +156,26 @@ class DeliveryRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BundleItemRow(Base):
+    """A message held for its bundle (domain/bundles.py) until the bundle's workflow sends it.
+
+    One per delivery; `claimed_by` names the send that took it. Deleted once that send is recorded,
+    and with its contact on erasure: `input` holds the message with the contact's details.
+    """
+
+    __tablename__ = "bundle_items"
+    __table_args__ = (Index("ix_bundle_items_tenant_key", "tenant", "bundle_key", "claimed_by"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    bundle_key: Mapped[str] = mapped_column(String(500))
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(200))
+    input: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    claimed_by: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DeliveryAttemptRow(Base):
     __tablename__ = "delivery_attempts"
     __table_args__ = (UniqueConstraint("delivery_id", "attempt"),)
@@ -358,3 +378,41 @@ class InboundReplyRow(Base):
     delivery_id: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WhatsAppTemplateStatusRow(Base):
+    """A WhatsApp template's review status in one language (approved, pending, rejected, paused).
+
+    `staff_told_at` is set once staff heard that it cannot be used, and cleared when the status
+    changes, so they hear once per template and language, however many messages it stops.
+    """
+
+    __tablename__ = "whatsapp_template_statuses"
+    __table_args__ = (UniqueConstraint("tenant", "template", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    staff_told_at: Mapped[datetime | None]
+
+
+class RecallRow(Base):
+    """A patient's recall whose workflow is open: how a booking finds the recalls it holds.
+
+    Ids only (patient, recall type): the recall's due date and ladder live in its workflow.
+    """
+
+    __tablename__ = "recalls"
+    __table_args__ = (UniqueConstraint("tenant", "patient_id", "recall_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    patient_id: Mapped[str] = mapped_column(String(200))
+    recall_type: Mapped[str] = mapped_column(String(200))
+    open: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
