@@ -30,9 +30,16 @@ from workflows.appointment import AppointmentWorkflow
 from workflows.chat import ChatEscalationWorkflow
 from workflows.client import connect, sdk_metrics_runtime
 from workflows.lesson import LessonWorkflow
+from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
 
-WORKFLOWS: Sequence[type] = (AppointmentWorkflow, LessonWorkflow, PaymentWorkflow, ChatEscalationWorkflow)
+WORKFLOWS: Sequence[type] = (
+    AppointmentWorkflow,
+    LessonWorkflow,
+    PaymentWorkflow,
+    ChatEscalationWorkflow,
+    NotificationWorkflow,
+)
 
 # Our pure modules are deterministic and import-light: load them once, not once per run.
 PASSTHROUGH = ("domain", "activities.models", "workflows.inputs", "babel", "phonenumbers")

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from domain.chat import ChatSummary
 from domain.contacts import Channel
-from domain.events import Appointment, Balance, DomainEvent, Invoice, Lesson
+from domain.events import Appointment, Balance, DomainEvent, Invoice, Lesson, Notification
 from domain.planning import PlannedMessage, StepRecord
 from domain.settings import DEFAULT_CHANNEL_COSTS, TenantSettings
 
@@ -33,6 +33,8 @@ class SendMessageInput(BaseModel):
     invoice: Invoice | None = None
     balance: Balance | None = None
     chat: ChatSummary | None = None
+    # A one-off notification: its `data` is what the template renders, its category what it counts as.
+    notification: Notification | None = None
     # Runs recorded before sends became cancellable ask their workflow right before the provider
     # call whether the message is still wanted; newer runs cancel the activity instead.
     guarded: bool = False

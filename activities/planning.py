@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.models import PlanInput
-from domain import appointment, chat, lesson, payment
+from domain import appointment, chat, lesson, notification, payment
 
 
 @activity.defn(name="plan_appointment")
@@ -28,4 +28,15 @@ async def plan_chat_activity(input: PlanInput) -> chat.ChatPlan:
     return chat.plan_chat(chat.fold(input.events), input.settings, input.done)
 
 
-PLANNERS = [plan_appointment_activity, plan_lesson_activity, plan_payment_activity, plan_chat_activity]
+@activity.defn(name="plan_notification")
+async def plan_notification_activity(input: PlanInput) -> notification.NotificationPlan:
+    return notification.plan_notification(notification.fold(input.events), input.settings, input.done)
+
+
+PLANNERS = [
+    plan_appointment_activity,
+    plan_lesson_activity,
+    plan_payment_activity,
+    plan_chat_activity,
+    plan_notification_activity,
+]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.auth import StoreDep, Tenant
 from api.cloudevents import BATCH, STRUCTURED, ParsedEvent, parse
 from api.limits import read_body
+from api.notifications import check_templates
 from api.openapi import TENANT_PROBLEMS, inline_schema, problems
 from api.problems import FieldError, Problem
 from api.relay import Accepted, Relay
@@ -89,6 +90,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
     try:
         events = parse(headers.get("content-type", ""), headers, body, tenant)
         routes = _routes(tenant, events)
+        await check_templates(store, tenant, events, batch=headers.get("content-type", "").startswith(BATCH))
     except Problem:
         EVENTS.labels("rejected").inc()
         raise

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from domain.consent import ConsentCategory, ConsentSource
 from domain.contacts import Channel, Contact, check_timezone
-from domain.fields import Id, Moment, Name, Text, check_text
+from domain.fields import Id, Moment, Name, Text, check_moment, check_text
 
 ViewT = TypeVar("ViewT")
 
@@ -149,6 +149,29 @@ class ConsentGiven(_Data):
     contact_point: Text | None = None
 
 
+# A template's name as the backend gives it: the folder name under message_templates/.
+TemplateName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_]*$")
+]
+
+
+class Notification(_Data):
+    """`notification.requested`: a one-off message (an order's status, a note from a manager).
+
+    `send_at` with an offset is that instant; without one it is a wall-clock time where the
+    contact lives (their `timezone`): "09:00" means nine in the morning for them. `data` is what
+    the template renders (`{{ data.order_id }}`).
+    """
+
+    notification_id: Id = Field(min_length=1)
+    contact: Contact
+    template: TemplateName
+    data: dict[str, Any] = Field(default_factory=dict)
+    send_at: Annotated[datetime, AfterValidator(check_moment)] | None = None
+    expires_at: Moment | None = None
+    category: ConsentCategory
+
+
 EVENT_DATA: dict[str, type[_Data]] = {
     "appointment.requested": Appointment,
     "appointment.confirmed": Appointment,
@@ -173,6 +196,7 @@ EVENT_DATA: dict[str, type[_Data]] = {
     "contact.updated": ContactUpdated,
     "consent.granted": ConsentGiven,
     "consent.revoked": ConsentGiven,
+    "notification.requested": Notification,
 }
 
 

@@ -33,6 +33,8 @@ TEMPLATE_KEYS = (
     "chat_unread_push",
     "chat_unread_sms",
     "staff_delivery_failed",
+    "order_status",
+    "manager_note",
 )
 STAFF_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("staff_"))
 
@@ -88,6 +90,8 @@ _SEND_MOMENT = {
     "chat_unread_push": timedelta(hours=2, seconds=5),
     "chat_unread_sms": timedelta(hours=2, minutes=10),
     "staff_delivery_failed": timedelta(hours=-24, minutes=1),
+    "order_status": timedelta(hours=2),
+    "manager_note": timedelta(hours=3),
 }
 
 # The lessons, payments and chat messages of an online school (and a clinic's chat).
@@ -169,6 +173,19 @@ def _school_sample(
     return {"invoice": invoice, **nudges}
 
 
+# One-off notifications (`notification.requested`): the `data` a B2B backend sends with them.
+NOTIFICATION_SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "order_status": {
+        "ru": {"order_id": "№ 10482", "status": "shipped", "tracking_url": "https://trk.example/10482"},
+        "en": {"order_id": "#10482", "status": "shipped", "tracking_url": "https://trk.example/10482"},
+    },
+    "manager_note": {
+        "ru": {"note": "Счёт на март готов, пришлю его вечером.", "manager_name": "Ирина"},
+        "en": {"note": "The March invoice is ready; I will send it tonight.", "manager_name": "Irene"},
+    },
+}
+
+
 # What `GET /c/{token}` links look like in a confirmation (channels/calendar_links.py).
 CALENDAR_URL = "https://clinic.example/c/c2a_6f5e4d3c_1a2b3c4d_0123456789abcdef01234567"
 
@@ -238,5 +255,8 @@ def sample_context(
     if key in LESSON_KEYS | _PAYMENT_KEYS | _CHAT_KEYS:
         del context["appointment"], context["patient"]
         context.update(_school_sample(key, locale, visit_day, starts_at, words["patient"], words["doctor"]))
+    if key in NOTIFICATION_SAMPLES:
+        del context["appointment"], context["patient"]
+        context["data"] = NOTIFICATION_SAMPLES[key]["ru" if language_of(locale) == "ru" else "en"]
     context.update(overrides)
     return context

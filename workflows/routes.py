@@ -12,11 +12,12 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.events import Balance, ChatMessage, DomainEvent, FeedbackSubmitted, Invoice
+from domain.events import Balance, ChatMessage, DomainEvent, FeedbackSubmitted, Invoice, Notification
 from workflows.appointment import AppointmentWorkflow
 from workflows.chat import ChatEscalationWorkflow
 from workflows.inputs import LifecycleInput
 from workflows.lesson import LessonWorkflow
+from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
 
 # Types that only update the store (contacts, the consent ledger) and start no lifecycle.
@@ -29,6 +30,8 @@ WORKFLOWS: dict[str, Any] = {
     "invoice": PaymentWorkflow.run,
     "balance": PaymentWorkflow.run,
     "chat": ChatEscalationWorkflow.run,
+    # One per notification id; REJECT_DUPLICATE below: a request posted again after it went is ignored.
+    "notification": NotificationWorkflow.run,
 }
 # An appointment, lesson or invoice that ended stays ended (a paid invoice stays paid, whatever
 # order its events arrive in); a balance or a chat may begin a new episode.
@@ -65,6 +68,8 @@ def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
         return "balance", data.account_id
     if isinstance(data, ChatMessage):
         return "chat", data.conversation_id
+    if isinstance(data, Notification):
+        return "notification", data.notification_id
     return None
 
 

@@ -94,6 +94,22 @@ async def _chat(clinic: Clinic) -> str:
     return "chat:r-4"
 
 
+async def _notification(clinic: Clinic) -> str:
+    """A one-off at a later `send_at`, requested twice: it goes once."""
+    data = {
+        "notification_id": "r-9",
+        "contact": patient(id="r-9", phone="+79990000009"),
+        "template": "order_status",
+        "data": {"order_id": "10482", "status": "shipped"},
+        "send_at": (await clinic.now() + timedelta(hours=2)).isoformat(),
+        "category": "transactional",
+    }
+    await clinic.post("notification.requested", data)
+    await clinic.post("notification.requested", data)
+    await clinic.advance(timedelta(hours=3), "notification:r-9")
+    return "notification:r-9"
+
+
 async def _cancelled_in_flight(clinic: Clinic) -> str:
     """A reminder retrying through an outage when the appointment is cancelled; a failed callback."""
     starts_at = await clinic.now() + timedelta(days=2)
@@ -184,6 +200,7 @@ async def main(version: str) -> None:
                 "appointment-cancelled-in-flight": _cancelled_in_flight,
                 "appointment-failed-staff-alert": _failed_with_staff_alert,
                 "balance-settings-in-input": _balance_with_settings,
+                "notification": _notification,
             }
             for name, scenario in named.items():
                 ref = await scenario(clinic)
