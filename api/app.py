@@ -15,7 +15,19 @@ from temporalio.client import Client
 
 import logs
 import tracing
-from api import answers, calendar_link, codec, events, health, inbound, resources, retention, staff, timeline
+from api import (
+    answers,
+    calendar_link,
+    codec,
+    events,
+    health,
+    inbound,
+    reports,
+    resources,
+    retention,
+    staff,
+    timeline,
+)
 from api.problems import (
     STORE_OUTAGES,
     FieldError,
@@ -92,7 +104,7 @@ def create_app(
     for outage in STORE_OUTAGES:
         app.add_exception_handler(outage, store_unavailable)
     app.add_exception_handler(Exception, internal_error)
-    for module in (events, resources, timeline, health, inbound, answers, calendar_link):
+    for module in (events, resources, timeline, health, inbound, answers, calendar_link, reports):
         app.include_router(module.router)
     staff.mount(app)
     codec.mount(app, settings)  # the Temporal UI's decoder, for signed-in staff admins

@@ -11,7 +11,7 @@ from api.auth import StoreDep, Tenant
 from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
 from domain.contacts import Contact
-from domain.deliveries import Delivery, DeliveryStatus
+from domain.deliveries import Delivery, DeliveryStatus, SubjectKind, subjects_for
 from domain.settings import TenantSettings
 from store import DeliveryAttempt
 from store.callbacks import DeliveryEvent
@@ -42,10 +42,18 @@ async def deliveries(
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     attempts: bool = False,
+    kind: SubjectKind | None = None,
 ) -> dict[str, Any]:
-    """Newest first; `attempts=true` adds every attempt and every provider status callback."""
+    """Newest first; `subject` is the aggregate id as the backend sent it (`a-1`; `appointment:a-1`
+    works too) and `kind` narrows it to one lifecycle; `attempts=true` adds every attempt and every
+    provider status callback."""
     rows = await store.list_deliveries(
-        tenant, subject=subject, contact_id=contact_id, status=status.value if status else None, limit=limit
+        tenant,
+        subjects=subjects_for(subject, kind) if subject is not None else None,
+        subject_prefix=f"{kind.value}:" if kind is not None and subject is None else None,
+        contact_id=contact_id,
+        status=status.value if status else None,
+        limit=limit,
     )
     found = [row.public() for row in rows]
     if attempts:

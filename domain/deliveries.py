@@ -109,3 +109,27 @@ class DeliveryOutcome(BaseModel):
     cost: float | None = None
     sent_at: datetime | None = None
     template_version_id: int | None = None
+
+
+class SubjectKind(StrEnum):
+    """What a delivery is about; its `subject` is written `<kind>:<aggregate id>`."""
+
+    APPOINTMENT = "appointment"
+    LESSON = "lesson"
+    INVOICE = "invoice"
+    BALANCE = "balance"
+    CHAT = "chat"
+    RECALL = "recall"
+    SLOT = "slot"
+    NOTIFICATION = "notification"
+
+
+def subjects_for(subject: str, kind: SubjectKind | None = None) -> list[str]:
+    """The stored subjects an aggregate id as the backend sent it (`a-1`) may stand for.
+
+    `appointment:a-1` still names itself; with `kind`, only that kind's subject is meant.
+    """
+    if kind is not None:
+        prefix = f"{kind.value}:"
+        return [subject] if subject.startswith(prefix) else [f"{prefix}{subject}"]
+    return [subject, *(f"{each.value}:{subject}" for each in SubjectKind)]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from domain.contacts import Channel, Contact, check_locale, check_timezone
+from domain.costs import MessagePrices
 from domain.fields import Duration, Id, WallClock
 
 
@@ -77,6 +78,8 @@ class TenantSettings(BaseModel):
     chat_idle_close: Duration = Field(default_factory=lambda: timedelta(days=1))
     staff_recipients: list[Contact] = Field(default_factory=list, max_length=50)
     channel_costs: dict[Channel, Cost] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
+    # What the cost report charges per message, by channel or channel/provider (domain/costs.py).
+    message_prices: MessagePrices = Field(default_factory=MessagePrices)
     # Provider credentials by reference: names of environment variables, never the secrets.
     provider_credentials: dict[Id, Id] = Field(default_factory=dict, max_length=50)
 

@@ -204,6 +204,8 @@ class Store:
         status: str | None = None,
         workflow_id: str | None = None,
         limit: int = 100,
+        subjects: Sequence[str] | None = None,
+        subject_prefix: str | None = None,
     ) -> list[Delivery]:
         async with self._sessions() as session:
             return await deliveries.list_deliveries(
@@ -214,6 +216,8 @@ class Store:
                 status=status,
                 workflow_id=workflow_id,
                 limit=limit,
+                subjects=subjects,
+                subject_prefix=subject_prefix,
             )
 
     async def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:

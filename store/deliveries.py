@@ -138,10 +138,17 @@ async def list_deliveries(
     status: str | None = None,
     workflow_id: str | None = None,
     limit: int = 100,
+    subjects: Collection[str] | None = None,
+    subject_prefix: str | None = None,
 ) -> list[Delivery]:
+    """Newest first; `subjects` is any of these subjects, `subject_prefix` a kind's (`lesson:`)."""
     query = select(DeliveryRow).where(DeliveryRow.tenant == tenant)
     if subject is not None:
         query = query.where(DeliveryRow.subject == subject)
+    if subjects is not None:
+        query = query.where(DeliveryRow.subject.in_(list(subjects)))
+    if subject_prefix is not None:
+        query = query.where(DeliveryRow.subject.startswith(subject_prefix, autoescape=True))
     if contact_id is not None:
         query = query.where(DeliveryRow.contact_id == contact_id)
     if status is not None:

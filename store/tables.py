@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -129,6 +130,8 @@ class DeliveryRow(Base):
         Index("ix_deliveries_tenant_contact_id", "tenant", "contact_id"),
         Index("ix_deliveries_tenant_status", "tenant", "status"),
         Index("ix_deliveries_tenant_created_at", "tenant", "created_at"),
+        # The cost report reads a tenant's messages by the day they left.
+        Index("ix_deliveries_tenant_sent_at", "tenant", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -199,6 +202,8 @@ class ContactChannelRow(Base):
     whatsapp_window_until: Mapped[datetime | None]
     dead_addresses: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the bot's deep link went to the contact on another channel: it is offered once.
+    telegram_offered_at: Mapped[datetime | None]
 
 
 # Status callbacks name the provider's message id: find its delivery without a scan.
