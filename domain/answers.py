@@ -22,6 +22,8 @@ QUESTIONS: dict[str, Question] = {
     "visit_reminder": "attendance",
     "feedback_request": "rating",
     "feedback_followup": "rating",
+    "lesson_feedback_request": "rating",
+    "lesson_feedback_followup": "rating",
 }
 
 
