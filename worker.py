@@ -27,6 +27,7 @@ from domain.contacts import Channel
 from i18n import TemplateRenderer
 from store import Store
 from workflows.appointment import AppointmentWorkflow
+from workflows.bundle import BundleWorkflow
 from workflows.chat import ChatEscalationWorkflow
 from workflows.client import connect, sdk_metrics_runtime
 from workflows.lesson import LessonWorkflow
@@ -38,6 +39,7 @@ WORKFLOWS: Sequence[type] = (
     LessonWorkflow,
     PaymentWorkflow,
     ChatEscalationWorkflow,
+    BundleWorkflow,
     NotificationWorkflow,
 )
 
@@ -84,7 +86,13 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=[*PLANNERS, activities.load_settings, activities.send_message, activities.settle_send],
+        activities=[
+            *PLANNERS,
+            activities.load_settings,
+            activities.send_message,
+            activities.settle_send,
+            activities.send_bundle,
+        ],
         workflow_runner=workflow_runner(sandboxed),
         **tuning,
     )

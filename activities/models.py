@@ -59,3 +59,14 @@ class SettleSendInput(BaseModel):
 
     idempotency_key: str
     reason: str
+
+
+class SendBundleInput(BaseModel):
+    """One round of a bundle's workflow: send what is held for `key` (domain/bundles.py)."""
+
+    tenant: str
+    key: str
+    kind: str
+    workflow_id: str
+    # Names this round's send: a retry takes the same held messages and sends them once.
+    claim: str

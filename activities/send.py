@@ -23,9 +23,15 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities import metrics
+from activities import bundles, metrics
 from activities.context import render_context
-from activities.models import LoadSettingsInput, SendMessageInput, SendMessageResult, SettleSendInput
+from activities.models import (
+    LoadSettingsInput,
+    SendBundleInput,
+    SendMessageInput,
+    SendMessageResult,
+    SettleSendInput,
+)
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from channels.base import RECEIVER_DEDUPES, SendReceipt
 from domain.calendar import build_ics
@@ -189,6 +195,12 @@ class NudgeActivities:
                 # this attempt ends without an outcome, and the next one goes on.
                 raise
 
+    @activity.defn(name="send_bundle")
+    async def send_bundle(self, input: SendBundleInput) -> SendMessageResult:
+        """One round of a bundle's workflow (activities/bundles.py)."""
+        async with heartbeating():
+            return await bundles.send_bundle(self, input, Attempt(self.call_budget))
+
     @activity.defn(name="settle_send")
     async def settle_send(self, input: SettleSendInput) -> SendMessageResult:
         """A send the workflow cancelled while it waited to retry: record it skipped, unless it went."""
@@ -209,7 +221,9 @@ class NudgeActivities:
             row = moved or await self.store.delivery_by_key(key) or row
         return _result(row)
 
-    async def _send(self, input: SendMessageInput, attempt: Attempt) -> SendMessageResult:
+    async def _send(
+        self, input: SendMessageInput, attempt: Attempt, *, alone: bool = False
+    ) -> SendMessageResult:
         message = input.message
         draft = DeliveryDraft(
             tenant=input.tenant,
@@ -229,6 +243,11 @@ class NudgeActivities:
             settled = await self._reconcile(row, input)
             if settled is not None:
                 return settled
+        elif not alone:
+            # A staff digest, a guardian's reminder for several children: held for the bundle.
+            held = await bundles.hold(self, row, input)
+            if held is not None:
+                return held
         moment = max(datetime.now(UTC), activity.info().current_attempt_scheduled_time)
         recipient = message.recipient
         if message.audience != "staff":

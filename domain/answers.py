@@ -22,8 +22,6 @@ QUESTIONS: dict[str, Question] = {
     "visit_reminder": "attendance",
     "feedback_request": "rating",
     "feedback_followup": "rating",
-    "lesson_feedback_request": "rating",
-    "lesson_feedback_followup": "rating",
 }
 
 

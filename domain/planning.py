@@ -48,6 +48,8 @@ class MessageFacts(BaseModel):
     # What a staff alert is about: the failed message's template and its recipient's name.
     about: str = ""
     about_name: str = ""
+    # A bundle of two or more messages (domain/bundles.py): each one's short text, in order.
+    items: list[str] = Field(default_factory=list)
     nudge: int | None = None
     nudges: int | None = None
 

@@ -77,6 +77,12 @@ class TenantSettings(BaseModel):
     chat_sms_delay: Duration = Field(default_factory=lambda: timedelta(minutes=10))
     chat_idle_close: Duration = Field(default_factory=lambda: timedelta(days=1))
     staff_recipients: list[Contact] = Field(default_factory=list, max_length=50)
+    # Non-urgent staff messages within this many minutes go as one digest (0: each at once).
+    # Lesson reminders to one guardian due at the same moment go as one message naming every
+    # child; the window is what it adds to a guardian's reminder (0: each child's separately).
+    # Both off unless the tenant turns them on: an upgrade changes no tenant's timing by itself.
+    staff_digest_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    family_bundle_seconds: int = Field(default=0, ge=0, le=600)
     channel_costs: dict[Channel, Cost] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
     # What the cost report charges per message, by channel or channel/provider (domain/costs.py).
     message_prices: MessagePrices = Field(default_factory=MessagePrices)

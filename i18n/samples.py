@@ -30,10 +30,11 @@ TEMPLATE_KEYS = (
     "payment_nudge",
     "balance_nudge",
     "staff_payment_overdue",
-    "staff_payment_reported",
     "chat_unread_push",
     "chat_unread_sms",
     "staff_delivery_failed",
+    "staff_digest",
+    "lesson_reminder_family",
     "order_status",
     "manager_note",
 )
@@ -88,10 +89,12 @@ _SEND_MOMENT = {
     "payment_nudge": timedelta(0),
     "balance_nudge": timedelta(0),
     "staff_payment_overdue": timedelta(days=5),
-    "staff_payment_reported": timedelta(days=1, hours=2),
     "chat_unread_push": timedelta(hours=2, seconds=5),
     "chat_unread_sms": timedelta(hours=2, minutes=10),
     "staff_delivery_failed": timedelta(hours=-24, minutes=1),
+    # A staff digest ten minutes after a morning's bookings; a guardian's reminder of two lessons.
+    "staff_digest": timedelta(hours=-10, minutes=-10),
+    "lesson_reminder_family": timedelta(hours=-17),
     "order_status": timedelta(hours=2),
     "manager_note": timedelta(hours=3),
 }
@@ -118,9 +121,7 @@ _SCHOOL = {
     },
 }
 LESSON_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("lesson_"))
-_PAYMENT_KEYS = frozenset(
-    {"payment_nudge", "balance_nudge", "staff_payment_overdue", "staff_payment_reported"}
-)
+_PAYMENT_KEYS = frozenset({"payment_nudge", "balance_nudge", "staff_payment_overdue"})
 _CHAT_KEYS = frozenset({"chat_unread_push", "chat_unread_sms"})
 
 
@@ -186,6 +187,27 @@ NOTIFICATION_SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "manager_note": {
         "ru": {"note": "Счёт на март готов, пришлю его вечером.", "manager_name": "Ирина"},
         "en": {"note": "The March invoice is ready; I will send it tonight.", "manager_name": "Irene"},
+    },
+}
+
+
+# What a bundle lists (domain/bundles.py): each held message in its short wording.
+_BUNDLE_ITEMS: dict[str, dict[str, list[str]]] = {
+    "staff_digest": {
+        "ru": [
+            "Новая запись: Анна Смирнова, 24 ноября в 10:00, Консультация стоматолога. Подтвердите запись.",
+            "Пациент не придёт: Иван Петров, 24 ноября в 12:30.",
+            "Оценка 2/5: Ольга Кузнецова, визит 21 ноября. Свяжитесь с пациентом.",
+        ],
+        "en": [
+            "New booking: Anna Smith, 24 November at 10:00, Dental check-up. Please confirm it.",
+            "Patient cannot come: John Brown, 24 November at 12:30.",
+            "Rating 2/5: Olivia Green, visit on 21 November. Please contact the patient.",
+        ],
+    },
+    "lesson_reminder_family": {
+        "ru": ["Маша: занятие сегодня в 17:00.", "Петя: занятие сегодня в 17:00."],
+        "en": ["Masha: lesson today at 17:00.", "Peter: lesson today at 17:00."],
     },
 }
 
@@ -256,6 +278,8 @@ def sample_context(
         },
     }
     context.update(extras.get(key, {}))
+    if key in _BUNDLE_ITEMS:
+        context["items"] = _BUNDLE_ITEMS[key]["ru" if language_of(locale) == "ru" else "en"]
     if key in LESSON_KEYS | _PAYMENT_KEYS | _CHAT_KEYS:
         del context["appointment"], context["patient"]
         context.update(_school_sample(key, locale, visit_day, starts_at, words["patient"], words["doctor"]))

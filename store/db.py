@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from domain.settings import TenantSettings
-from store import callbacks, deliveries, staff, templates, tenants
+from store import bundles, callbacks, deliveries, staff, templates, tenants
 from store import events as _events
 from store.callbacks import DeliveryEvent
 from store.engine import make_async_engine, sqlite_file
@@ -339,3 +339,19 @@ class Store:
     async def mark_dead_address(self, tenant: str, contact_id: str, address: str) -> None:
         async with self._sessions.begin() as session:
             await callbacks.mark_dead(session, tenant, contact_id, address)
+
+    # Bundles (a staff digest, a guardian's reminder for several children)
+
+    async def hold_for_bundle(
+        self, tenant: str, key: str, delivery_id: int, contact_id: str, input: dict[str, Any]
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await bundles.hold(session, tenant, key, delivery_id, contact_id, input)
+
+    async def take_bundle(self, tenant: str, key: str, claim: str) -> list[tuple[int, dict[str, Any]]]:
+        async with self._sessions.begin() as session:
+            return await bundles.take(session, tenant, key, claim)
+
+    async def forget_bundle(self, claim: str) -> None:
+        async with self._sessions.begin() as session:
+            await bundles.forget(session, claim)

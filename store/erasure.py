@@ -24,12 +24,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from store.records import EventStatus
 from store.tables import (
+    BundleItemRow,
     ConsentRow,
     ContactChannelRow,
     ContactRow,
@@ -116,6 +117,10 @@ async def erase_contact(session: AsyncSession, tenant: str, contact_id: str) -> 
     erased.deliveries = await _redact_deliveries(session, tenant, contact_id, addresses)
     erased.replies = await _redact_replies(session, tenant, contact_id)
     erased.consents = await _redact_consents(session, tenant, contact_id, addresses)
+    # A message held for a digest or a family reminder keeps a copy of the contact until it goes.
+    await session.execute(
+        delete(BundleItemRow).where(BundleItemRow.tenant == tenant, BundleItemRow.contact_id == contact_id)
+    )
     erased.events = await _purge_events(session, tenant, contact_id)
     return erased
 

@@ -159,6 +159,26 @@ class DeliveryRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BundleItemRow(Base):
+    """A message held for its bundle (domain/bundles.py) until the bundle's workflow sends it.
+
+    One per delivery; `claimed_by` names the send that took it. Deleted once that send is recorded,
+    and with its contact on erasure: `input` holds the message with the contact's details.
+    """
+
+    __tablename__ = "bundle_items"
+    __table_args__ = (Index("ix_bundle_items_tenant_key", "tenant", "bundle_key", "claimed_by"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(200))
+    bundle_key: Mapped[str] = mapped_column(String(500))
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(200))
+    input: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    claimed_by: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DeliveryAttemptRow(Base):
     __tablename__ = "delivery_attempts"
     __table_args__ = (UniqueConstraint("delivery_id", "attempt"),)

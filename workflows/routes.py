@@ -60,8 +60,6 @@ def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
         return "appointment", str(getattr(data, "appointment_id"))  # noqa: B009 - every such type has it
     if family == "lesson":
         return "lesson", str(getattr(data, "lesson_id"))  # noqa: B009
-    if event_type == "payment.reported":  # the payer's "I've paid": the invoice's or balance's
-        return str(getattr(data, "subject_kind")), str(getattr(data, "subject_id"))  # noqa: B009
     if isinstance(data, FeedbackSubmitted):
         return data.subject_kind, data.subject_id
     if isinstance(data, Invoice):
