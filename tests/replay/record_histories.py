@@ -3,6 +3,7 @@
 Run after a change to the workflows' command sequence (guarded by `workflow.patched`), into a new
 folder named for that shape; the older folders stay, so runs started before it must still replay:
     .venv/bin/python -m tests.replay.record_histories v3-send-tasks
+    .venv/bin/python -m tests.replay.record_histories v3-send-tasks staff-digest   # only that one
 
 Besides one run of each workflow, it records the paths a shape can take: a send that fails its
 first attempt and is cancelled while it retries, a staff alert, a provider's `failed` callback
@@ -23,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from channels import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendReceipt
+from domain.bundles import Bundle
 from domain.contacts import Channel, Contact
 from domain.events import EVENT_DATA
 from domain.settings import TenantSettings
@@ -110,6 +112,21 @@ async def _notification(clinic: Clinic) -> str:
     return "notification:r-9"
 
 
+async def _staff_digest(clinic: Clinic) -> str:
+    """Two bookings to confirm within the digest's window: one BundleWorkflow round sends both."""
+    settings = await clinic.store.get_settings(clinic.tenant)
+    await clinic.store.put_settings(clinic.tenant, settings.model_copy(update={"staff_digest_minutes": 10}))
+    starts_at = await clinic.now() + timedelta(days=3)
+    for n in (1, 2):
+        await clinic.post("appointment.requested", appointment(f"r-1{n}", starts_at), sequence=1)
+    bundle = Bundle("staff", f"staff:{STAFF.id}", timedelta(minutes=10))
+    handle = clinic.env.client.get_workflow_handle(bundle.workflow_id(clinic.tenant))
+    await clinic.env.sleep(timedelta(minutes=11))
+    await handle.result()
+    await clinic.store.put_settings(clinic.tenant, settings)
+    return "bundle:" + bundle.workflow_id(clinic.tenant).rsplit(":", 1)[1]
+
+
 async def _cancelled_in_flight(clinic: Clinic) -> str:
     """A reminder retrying through an outage when the appointment is cancelled; a failed callback."""
     starts_at = await clinic.now() + timedelta(days=2)
@@ -174,7 +191,7 @@ async def _chat_continued(clinic: Clinic) -> tuple[str, str]:
     return "chat:r-8", started.continued_execution_run_id or first_run
 
 
-async def main(version: str) -> None:
+async def main(version: str, only: list[str]) -> None:
     folder_out = HISTORIES / version
     folder_out.mkdir(parents=True, exist_ok=True)
     server = Path(sys.executable).parent / "temporal-test-server"
@@ -201,13 +218,17 @@ async def main(version: str) -> None:
                 "appointment-failed-staff-alert": _failed_with_staff_alert,
                 "balance-settings-in-input": _balance_with_settings,
                 "notification": _notification,
+                "staff-digest": _staff_digest,
             }
             for name, scenario in named.items():
+                if only and name not in only:
+                    continue
                 ref = await scenario(clinic)
                 await _save(env, clinic.workflow_id(ref), folder_out / f"{name}.json")
-            ref, first_run = await _chat_continued(clinic)
-            await _save(env, clinic.workflow_id(ref), folder_out / "chat-continued.json")
-            await _save(env, clinic.workflow_id(ref), folder_out / "chat-before-continue.json", first_run)
+            if not only or "chat-continued" in only:
+                ref, first_run = await _chat_continued(clinic)
+                await _save(env, clinic.workflow_id(ref), folder_out / "chat-continued.json")
+                await _save(env, clinic.workflow_id(ref), folder_out / "chat-before-continue.json", first_run)
         await store.close()
     await env.shutdown()
 
@@ -222,6 +243,7 @@ async def _save(env: WorkflowEnvironment, workflow_id: str, path: Path, run_id: 
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    asyncio.run(main(sys.argv[1]))
+    # Names after the folder record only those scenarios (a new workflow type's history).
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))
