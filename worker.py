@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import logs
 import tracing
 from activities.planning import PLANNERS
+from activities.recall import recall_activities
 from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
 from channels import ChannelAdapter
 from channels.calendar_links import calendar_url
@@ -33,6 +34,7 @@ from workflows.client import connect, sdk_metrics_runtime
 from workflows.lesson import LessonWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.recall import RecallWorkflow
 
 WORKFLOWS: Sequence[type] = (
     AppointmentWorkflow,
@@ -41,6 +43,7 @@ WORKFLOWS: Sequence[type] = (
     ChatEscalationWorkflow,
     BundleWorkflow,
     NotificationWorkflow,
+    RecallWorkflow,
 )
 
 # Our pure modules are deterministic and import-light: load them once, not once per run.
@@ -92,6 +95,7 @@ def build_worker(
             activities.send_message,
             activities.settle_send,
             activities.send_bundle,
+            *recall_activities(store, client),
         ],
         workflow_runner=workflow_runner(sandboxed),
         **tuning,

@@ -72,6 +72,8 @@ def render_context(input: SendMessageInput, recipient: Contact, now: datetime) -
         context["balance"] = balance_context(input.balance)
     if input.chat is not None:
         context["chat"] = input.chat.model_dump()
+    if input.recall is not None:
+        context["recall"] = input.recall.model_dump()
     if input.notification is not None:
         context["data"] = input.notification.data
     return context

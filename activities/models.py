@@ -8,6 +8,7 @@ from domain.chat import ChatSummary
 from domain.contacts import Channel
 from domain.events import Appointment, Balance, DomainEvent, Invoice, Lesson, Notification
 from domain.planning import PlannedMessage, StepRecord
+from domain.recall import RecallSummary
 from domain.settings import DEFAULT_CHANNEL_COSTS, TenantSettings
 
 
@@ -33,6 +34,7 @@ class SendMessageInput(BaseModel):
     invoice: Invoice | None = None
     balance: Balance | None = None
     chat: ChatSummary | None = None
+    recall: RecallSummary | None = None
     # A one-off notification: its `data` is what the template renders, its category what it counts as.
     notification: Notification | None = None
     # Runs recorded before sends became cancellable ask their workflow right before the provider

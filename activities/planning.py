@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.models import PlanInput
-from domain import appointment, chat, lesson, notification, payment
+from domain import appointment, chat, lesson, notification, payment, recall
 
 
 @activity.defn(name="plan_appointment")
@@ -31,6 +31,11 @@ async def plan_chat_activity(input: PlanInput) -> chat.ChatPlan:
 @activity.defn(name="plan_notification")
 async def plan_notification_activity(input: PlanInput) -> notification.NotificationPlan:
     return notification.plan_notification(notification.fold(input.events), input.settings, input.done)
+
+
+@activity.defn(name="plan_recall")
+async def plan_recall_activity(input: PlanInput) -> recall.RecallPlan:
+    return recall.plan_recall(recall.fold(input.events), input.settings, input.done)
 
 
 PLANNERS = [

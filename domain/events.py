@@ -172,6 +172,21 @@ class Notification(_Data):
     category: ConsentCategory
 
 
+class RecallSet(_Data):
+    """`recall.set`: a due date for a patient's recall, imported from the clinic's system."""
+
+    patient: Contact
+    recall_type: Id = Field(min_length=1)
+    due_at: Moment
+
+
+class RecallDismissed(_Data):
+    """`recall.dismissed`: the clinic stops a patient's recall of this type."""
+
+    patient_id: Id = Field(min_length=1)
+    recall_type: Id = Field(min_length=1)
+
+
 EVENT_DATA: dict[str, type[_Data]] = {
     "appointment.requested": Appointment,
     "appointment.confirmed": Appointment,
@@ -196,6 +211,8 @@ EVENT_DATA: dict[str, type[_Data]] = {
     "contact.updated": ContactUpdated,
     "consent.granted": ConsentGiven,
     "consent.revoked": ConsentGiven,
+    "recall.set": RecallSet,
+    "recall.dismissed": RecallDismissed,
     "notification.requested": Notification,
 }
 

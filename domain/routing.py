@@ -19,6 +19,8 @@ TEMPLATE_CATEGORIES: dict[str, str] = {
     "lesson_feedback_followup": "feedback",
     "payment_nudge": "payments",
     "balance_nudge": "payments",
+    # A recall invites a visit not yet booked: marketing, so "stop promotions" ends recalls, not reminders.
+    "recall_invitation": "marketing",
 }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from domain.contacts import Channel, Contact, check_locale, check_timezone
 from domain.costs import MessagePrices
-from domain.fields import Duration, Id, WallClock
+from domain.fields import Duration, Id, Text, WallClock
+from domain.periods import parse_period
 
 
 class DailyWindow(BaseModel):
@@ -45,6 +46,30 @@ DEFAULT_CHANNEL_COSTS: dict[Channel, float] = {
 }
 
 
+class RecallRule(BaseModel):
+    """A service whose completed visit opens the patient's recall: which recall, due how long after."""
+
+    recall_type: Id = Field(min_length=1)
+    # An ISO 8601 calendar period (`P6M1D`): months counted on the patient's calendar.
+    interval: str
+
+    @field_validator("interval")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        parse_period(value)
+        return value
+
+
+def _recall_rules(value: object) -> object:
+    """`{"hygiene": "P6M1D"}` is the short form: the service code names the recall type too."""
+    if isinstance(value, dict):
+        return {
+            code: {"recall_type": code, "interval": rule} if isinstance(rule, str) else rule
+            for code, rule in value.items()
+        }
+    return value
+
+
 class TenantSettings(BaseModel):
     """Every delay, offset and SLA of the lifecycles; a workflow keeps the copy it started with."""
 
@@ -77,6 +102,17 @@ class TenantSettings(BaseModel):
     chat_sms_delay: Duration = Field(default_factory=lambda: timedelta(minutes=10))
     chat_idle_close: Duration = Field(default_factory=lambda: timedelta(days=1))
     staff_recipients: list[Contact] = Field(default_factory=list, max_length=50)
+    # Recall: by service code, the recall a completed visit of it opens (`{"hygiene": "P6M1D"}`);
+    # invitations from the due date on this ladder (days after it); the clinic's booking link.
+    recall_intervals: Annotated[dict[Id, RecallRule], BeforeValidator(_recall_rules)] = Field(
+        default_factory=dict, max_length=100
+    )
+    recall_ladder: list[Duration] = Field(
+        default_factory=lambda: [timedelta(0), timedelta(days=14), timedelta(days=30)],
+        min_length=1,
+        max_length=10,
+    )
+    booking_url: Text = ""
     # Non-urgent staff messages within this many minutes go as one digest (0: each at once).
     # Lesson reminders to one guardian due at the same moment go as one message naming every
     # child; the window is what it adds to a guardian's reminder (0: each child's separately).
@@ -115,6 +151,13 @@ class TenantSettings(BaseModel):
             raise ValueError("at least one nudge is needed")
         if any(offset < timedelta(0) for offset in value) or len(set(value)) != len(value):
             raise ValueError("nudge offsets must be distinct durations after the due date")
+        return sorted(value)
+
+    @field_validator("recall_ladder")
+    @classmethod
+    def _ladder(cls, value: list[timedelta]) -> list[timedelta]:
+        if any(offset < timedelta(0) for offset in value) or len(set(value)) != len(value):
+            raise ValueError("recall invitations must be distinct durations from the due date on")
         return sorted(value)
 
     @model_validator(mode="after")

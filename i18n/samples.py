@@ -33,6 +33,7 @@ TEMPLATE_KEYS = (
     "chat_unread_push",
     "chat_unread_sms",
     "staff_delivery_failed",
+    "recall_invitation",
     "staff_digest",
     "lesson_reminder_family",
     "order_status",
@@ -92,6 +93,8 @@ _SEND_MOMENT = {
     "chat_unread_push": timedelta(hours=2, seconds=5),
     "chat_unread_sms": timedelta(hours=2, minutes=10),
     "staff_delivery_failed": timedelta(hours=-24, minutes=1),
+    # A recall invitation: the due date (six months and a day after the visit) at 10:00.
+    "recall_invitation": timedelta(0),
     # A staff digest ten minutes after a morning's bookings; a guardian's reminder of two lessons.
     "staff_digest": timedelta(hours=-10, minutes=-10),
     "lesson_reminder_family": timedelta(hours=-17),
@@ -286,5 +289,15 @@ def sample_context(
     if key in NOTIFICATION_SAMPLES:
         del context["appointment"], context["patient"]
         context["data"] = NOTIFICATION_SAMPLES[key]["ru" if language_of(locale) == "ru" else "en"]
+    if key == "recall_invitation":
+        # Not about an appointment: the last visit was six months and a day before the due date.
+        context["recall"] = {
+            "recall_type": "hygiene",
+            "due_at": visit_day,
+            "booking_url": "https://clinic.example/book",
+            "last_visit_at": visit_day - timedelta(days=184),
+        }
+        context.update({"nudge": 1, "nudges": 3})
+        del context["appointment"]
     context.update(overrides)
     return context

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.planning import plan_appointment_activity
-    from domain.appointment import AppointmentPlan
+    from activities.recall import RecallActivities, RecallNotice
+    from domain.appointment import CLOSED, AppointmentPlan, AppointmentStatus, AppointmentView
     from domain.events import DomainEvent
     from workflows.inputs import AppointmentState, DeliveryFailed, LifecycleInput, LifecycleResult
 
 from workflows.lifecycle import Lifecycle
+
+# Runs started since this patch tell the patient's recalls of bookings, visits and cancellations.
+RECALL_PATCH = "appointment-tells-recalls"
+TELL_TIMEOUT = timedelta(seconds=30)
+BOOKED = frozenset({AppointmentStatus.PENDING, AppointmentStatus.CONFIRMED})
 
 
 def workflow_id(tenant: str, appointment_id: str) -> str:
@@ -22,6 +31,8 @@ class AppointmentWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
         self._lifecycle = Lifecycle("appointment", input, plan_appointment_activity, AppointmentPlan)
+        self._told: tuple[str, int] | None = None
+        self._ending = False
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:
@@ -46,6 +57,55 @@ class AppointmentWorkflow:
 
     @workflow.run
     async def run(self, input: LifecycleInput) -> LifecycleResult:
-        if not await self._lifecycle.run(input.history_limit):
+        recalls = asyncio.create_task(self._tell_recalls()) if workflow.patched(RECALL_PATCH) else None
+        finished = await self._lifecycle.run(input.history_limit)
+        if recalls is not None:
+            self._ending = True
+            await recalls  # the last change is told before the run ends
+        if not finished:
             workflow.continue_as_new(self._lifecycle.carry_over())
         return self._lifecycle.result()
+
+    def _recall_notice(self) -> RecallNotice | None:
+        """What the patient's recalls must hear now: booked, completed or ended (None: nothing yet)."""
+        plan: AppointmentPlan | None = self._lifecycle.plan
+        view: AppointmentView | None = plan.view if plan else None
+        if view is None or view.details is None or view.status_at is None:
+            return None
+        if view.status in BOOKED:
+            state = "booked"
+        elif view.status is AppointmentStatus.COMPLETED:
+            state = "completed"
+        elif view.status in CLOSED:
+            state = "ended"
+        else:
+            return None
+        details = view.details
+        return RecallNotice(
+            tenant=self._lifecycle.input.tenant,
+            appointment_id=details.appointment_id,
+            state=state,
+            patient=details.patient,
+            service_code=details.service.code,
+            starts_at=details.starts_at,
+            at=view.status_at,
+            schedule_version=view.schedule_version,
+        )
+
+    async def _tell_recalls(self) -> None:
+        """Each change of the appointment's state or time, told once (a recall dedupes a retold one)."""
+        while True:
+            await workflow.wait_condition(lambda: self._ending or self._untold() is not None)
+            notice = self._untold()
+            if notice is None:
+                return  # ending, and all told
+            self._told = (notice.state, notice.schedule_version)
+            await workflow.execute_local_activity_method(
+                RecallActivities.tell_recalls, notice, start_to_close_timeout=TELL_TIMEOUT
+            )
+
+    def _untold(self) -> RecallNotice | None:
+        notice = self._recall_notice()
+        if notice is None or (notice.state, notice.schedule_version) == self._told:
+            return None
+        return notice

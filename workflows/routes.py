@@ -13,12 +13,14 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.events import Balance, ChatMessage, DomainEvent, FeedbackSubmitted, Invoice, Notification
+from domain.recall import recall_of
 from workflows.appointment import AppointmentWorkflow
 from workflows.chat import ChatEscalationWorkflow
 from workflows.inputs import LifecycleInput
 from workflows.lesson import LessonWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.recall import RecallWorkflow
 
 # Types that only update the store (contacts, the consent ledger) and start no lifecycle.
 STORE_ONLY = frozenset({"contact.updated", "consent.granted", "consent.revoked"})
@@ -30,12 +32,13 @@ WORKFLOWS: dict[str, Any] = {
     "invoice": PaymentWorkflow.run,
     "balance": PaymentWorkflow.run,
     "chat": ChatEscalationWorkflow.run,
+    "recall": RecallWorkflow.run,
     # One per notification id; REJECT_DUPLICATE below: a request posted again after it went is ignored.
     "notification": NotificationWorkflow.run,
 }
 # An appointment, lesson or invoice that ended stays ended (a paid invoice stays paid, whatever
-# order its events arrive in); a balance or a chat may begin a new episode.
-REUSABLE = frozenset({"balance", "chat"})
+# order its events arrive in); a balance, a chat or a recall may begin a new episode.
+REUSABLE = frozenset({"balance", "chat", "recall"})
 # The planning rules new runs start under (LifecycleInput.planner_version).
 PLANNER_VERSION = 2
 
@@ -60,6 +63,8 @@ def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
         return "appointment", str(getattr(data, "appointment_id"))  # noqa: B009 - every such type has it
     if family == "lesson":
         return "lesson", str(getattr(data, "lesson_id"))  # noqa: B009
+    if (recall := recall_of(data)) is not None:
+        return "recall", recall
     if isinstance(data, FeedbackSubmitted):
         return data.subject_kind, data.subject_id
     if isinstance(data, Invoice):
