@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities import bundles, metrics
+from activities.cadence import cadence_category, hold_for_cadence
 from activities.context import render_context
 from activities.models import (
     LoadSettingsInput,
@@ -234,6 +235,7 @@ class NudgeActivities:
             contact_id=message.recipient.id,
             template=message.template,
             scheduled_for=message.send_at,
+            category=cadence_category(input),
         )
         row, _ = await self.store.begin_delivery(draft)
         if row.status in FINAL_STATUSES:
@@ -254,6 +256,9 @@ class NudgeActivities:
             # With what providers taught us: a linked Telegram chat, the WhatsApp window, dead addresses.
             recipient = await self.store.contact_for_sending(input.tenant, recipient)
         order, skip = self._decide(input, recipient, row, moment)
+        if skip is None:
+            # Across every lifecycle: what this recipient was sent lately (activities/cadence.py).
+            skip = await hold_for_cadence(self.store, input, recipient, row, moment)
         if skip is None and input.guarded and not await self._still_wanted(input):
             skip = "no longer wanted: the lifecycle moved on"
         if skip is not None:

@@ -73,6 +73,8 @@ class DeliveryDraft(BaseModel):
     contact_id: str
     template: str
     scheduled_for: datetime
+    # Its consent category, counted by the cadence (domain/cadence.py); None for staff messages.
+    category: str | None = None
 
 
 class Delivery(DeliveryDraft):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
+from domain.cadence import CadencePolicy
 from domain.contacts import Channel, Contact, check_locale, check_timezone
 from domain.costs import MessagePrices
 from domain.fields import Duration, Id, Text, WallClock
@@ -119,6 +120,8 @@ class TenantSettings(BaseModel):
     # Both off unless the tenant turns them on: an upgrade changes no tenant's timing by itself.
     staff_digest_minutes: int = Field(default=0, ge=0, le=24 * 60)
     family_bundle_seconds: int = Field(default=0, ge=0, le=600)
+    # How many messages one recipient gets across every lifecycle, by class (domain/cadence.py).
+    cadence: CadencePolicy = Field(default_factory=CadencePolicy)
     channel_costs: dict[Channel, Cost] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
     # What the cost report charges per message, by channel or channel/provider (domain/costs.py).
     message_prices: MessagePrices = Field(default_factory=MessagePrices)

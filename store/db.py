@@ -187,6 +187,12 @@ class Store:
         async with self._sessions() as session:
             return await deliveries.recorded_provider_ids(session, provider, ids)
 
+    async def recent_sends(
+        self, tenant: str, contact_id: str, categories: Sequence[str], since: datetime
+    ) -> list[tuple[datetime, str]]:
+        async with self._sessions() as session:
+            return await deliveries.recent_sends(session, tenant, contact_id, categories, since)
+
     async def delivery_by_key(self, idempotency_key: str) -> Delivery | None:
         async with self._sessions() as session:
             return await deliveries.delivery_by_key(session, idempotency_key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,6 +167,36 @@ async def list_attempts(session: AsyncSession, delivery_id: int) -> list[Deliver
         .order_by(DeliveryAttemptRow.attempt)
     )
     return [to_attempt(row) for row in (await session.execute(query)).scalars()]
+
+
+# What a recipient may have received: the cadence counts these (a `sending` or `unknown` one may
+# have gone, so it counts too).
+CADENCE_COUNTED = (
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.READ,
+    DeliveryStatus.UNKNOWN,
+)
+
+
+async def recent_sends(
+    session: AsyncSession, tenant: str, contact_id: str, categories: Collection[str], since: datetime
+) -> list[tuple[datetime, str]]:
+    """(moment due, category) of the messages in these categories a contact was sent after `since`,
+    from every lifecycle: what the cadence counts (domain/cadence.py)."""
+    query = (
+        select(DeliveryRow.scheduled_for, DeliveryRow.category)
+        .where(
+            DeliveryRow.tenant == tenant,
+            DeliveryRow.contact_id == contact_id,
+            DeliveryRow.scheduled_for > since,
+            DeliveryRow.category.in_(list(categories)),
+            DeliveryRow.status.in_([status.value for status in CADENCE_COUNTED]),
+        )
+        .order_by(DeliveryRow.scheduled_for)
+    )
+    return [(at, str(category)) for at, category in (await session.execute(query)).all()]
 
 
 async def recorded_provider_ids(session: AsyncSession, provider: str, ids: Collection[str]) -> set[str]:

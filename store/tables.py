@@ -130,6 +130,7 @@ class DeliveryRow(Base):
         Index("ix_deliveries_tenant_contact_id", "tenant", "contact_id"),
         Index("ix_deliveries_tenant_status", "tenant", "status"),
         Index("ix_deliveries_tenant_created_at", "tenant", "created_at"),
+        Index("ix_deliveries_tenant_contact_scheduled", "tenant", "contact_id", "scheduled_for"),
         # The cost report reads a tenant's messages by the day they left.
         Index("ix_deliveries_tenant_sent_at", "tenant", "sent_at"),
     )
@@ -155,6 +156,8 @@ class DeliveryRow(Base):
     sent_at: Mapped[datetime | None]
     # The published template version it went out with; None for the file default.
     template_version_id: Mapped[int | None] = mapped_column(Integer)
+    # The consent category the cadence counts it under (domain/cadence.py); None for staff messages.
+    category: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -1,0 +1,60 @@
+"""The cadence in the send path: before the claim, what this recipient was sent lately decides.
+
+Called by the send activity for every message (activities/send.py), so it holds across every
+lifecycle; the rule itself is pure (domain/cadence.py), the count is one query on the delivery log
+(store/deliveries.py recent_sends). Two sends to one recipient racing in the same instant may both
+pass (the count is read, not locked): the cap can be exceeded by the sends in flight at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio.exceptions import ApplicationError
+
+from activities.models import SendMessageInput
+from domain.cadence import consent_category, decide, routing_category
+from domain.consent import ConsentCategory
+from domain.contacts import Contact
+from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
+from store import Store
+
+
+def cadence_category(input: SendMessageInput) -> str | None:
+    """What the delivery is counted as: a one-off's declared category, else its template's; staff
+    messages count as nothing."""
+    if input.message.audience == "staff":
+        return None
+    declared = input.notification.category if input.notification is not None else None
+    return consent_category(input.message.template, declared).value
+
+
+async def hold_for_cadence(
+    store: Store, input: SendMessageInput, recipient: Contact, row: Delivery, now: datetime
+) -> str | None:
+    """None: send it. A reason: record it skipped. A deferral raises, so the activity retries then."""
+    category = cadence_category(input)
+    if category is None:
+        return None
+    if input.notification is not None and routing_category(ConsentCategory(category)) in recipient.opted_out:
+        # A one-off declares its category; the router only knows templates' (domain/routing.py).
+        return "recipient opted out of this category"
+    if category == ConsentCategory.TRANSACTIONAL:
+        return None
+    policy = (await store.get_settings(input.tenant)).cadence
+    rules = policy.rules_for(category)
+    if not rules:
+        return None
+    since = now - max(rule.window for rule in rules)
+    counted = {name for rule in rules for name in rule.categories}
+    sent = await store.recent_sends(input.tenant, row.contact_id, sorted(counted), since)
+    hold = decide(policy, category, sent, now, input.message.expires_at)
+    if hold is None:
+        return None
+    if hold.until is None:
+        return hold.reason
+    # Deferred: the row says why it waits, and the activity's next attempt comes then.
+    await store.move_delivery(
+        row.id, DeliveryOutcome(status=DeliveryStatus.PLANNED, reason=hold.reason), [DeliveryStatus.PLANNED]
+    )
+    raise ApplicationError(hold.reason, type="CadenceDeferred", next_retry_delay=hold.until - now)
