@@ -33,6 +33,7 @@ from activities.models import (
     SendMessageResult,
     SettleSendInput,
 )
+from activities.whatsapp_templates import tell_staff_once, template_choice
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from channels.base import RECEIVER_DEDUPES, SendReceipt
 from domain.calendar import build_ics
@@ -47,8 +48,9 @@ from domain.deliveries import (
     resend_is_harmless,
 )
 from domain.planning import PlannedMessage
-from domain.routing import category_of, channel_order, dead_address
+from domain.routing import category_of, channel_order, dead_address, whatsapp_window_open
 from domain.settings import TenantSettings
+from domain.whatsapp_templates import TemplateChoice
 from i18n import RenderedMessage, TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
 from store.templates import TemplateError
@@ -360,12 +362,24 @@ class NudgeActivities:
         context["calendar_url"] = link(row.id) if link and invite and not invite.cancelled else None
         attachments = invite_attachment(message)
         last_reason = "no channel reached the recipient"
+        passed_over: str | None = None  # why WhatsApp was passed over (its template cannot go)
         for channel in order:
             if not attempt.fits_a_call():
                 # Another provider call could outlive this attempt: the next attempt goes on.
                 raise Retry(f"attempt out of time before {channel.value}; last: {last_reason}")
+            choice, notice = None, passed_over
+            if channel is Channel.WHATSAPP and message.audience != "staff":
+                choice = await self._whatsapp_template(input, recipient)
+                if not whatsapp_window_open(recipient, datetime.now(UTC)):  # as the adapter decides
+                    if choice.language is None:
+                        last_reason = passed_over = f"whatsapp: {choice.reason}"
+                        continue
+                    notice = choice.reason
             try:
-                rendered = await self._render(row, input, recipient, channel, context)
+                as_sent = recipient
+                if notice is not None and choice is not None and choice.locale is not None:
+                    as_sent = recipient.model_copy(update={"locale": choice.locale})  # the fallback
+                rendered = await self._render(row, input, as_sent, channel, context)
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.
                 metrics.count_template_error(input.tenant, input.message.template, fell_back=False)
@@ -376,6 +390,9 @@ class NudgeActivities:
             outgoing = self._outgoing(
                 row, input, recipient, channel, rendered=rendered, attachments=attachments
             )
+            if choice is not None:
+                allowed = {"template_language": choice.language, "template_allowed": bool(choice.language)}
+                outgoing = outgoing.model_copy(update=allowed)
             provider = provider_of(adapter, outgoing)
             body = "\n\n".join(part for part in (rendered.subject or rendered.title, rendered.body) if part)
             attempt.claimed = True
@@ -436,13 +453,22 @@ class NudgeActivities:
                 row,
                 channel,
                 receipt,
-                reason=rendered.notice,
+                reason="; ".join(r for r in (notice, rendered.notice) if r) or None,
                 locale=rendered.locale,
                 body=body,
                 attachments=attachments,
                 template_version_id=rendered.version_id,
             )
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
+
+    async def _whatsapp_template(self, input: SendMessageInput, recipient: Contact) -> TemplateChoice:
+        """The WhatsApp template's language for this patient; staff hear once of one that cannot go."""
+        template = input.message.template
+        choice = await template_choice(
+            self.store, input.tenant, template, recipient.locale, input.default_locale
+        )
+        await tell_staff_once(self.store, self.adapters, input.tenant, template, choice)
+        return choice
 
     async def _back_to_planned(
         self,

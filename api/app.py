@@ -28,6 +28,7 @@ from api import (
     staff,
     timeline,
 )
+from api import whatsapp_templates as whatsapp_template_statuses
 from api.problems import (
     STORE_OUTAGES,
     FieldError,
@@ -106,6 +107,7 @@ def create_app(
     app.add_exception_handler(Exception, internal_error)
     for module in (events, resources, timeline, health, inbound, answers, calendar_link, reports):
         app.include_router(module.router)
+    app.include_router(whatsapp_template_statuses.router)
     staff.mount(app)
     codec.mount(app, settings)  # the Temporal UI's decoder, for signed-in staff admins
     tracing.instrument_app(app)

@@ -26,9 +26,10 @@ from api.problems import Problem
 from channels import replies, twilio, whatsapp
 from channels.config import ChannelsConfig, get_channels_config, reply_secret
 from domain.contacts import Channel
-from domain.deliveries import DeliveryStatus
+from domain.deliveries import Delivery, DeliveryStatus
 from domain.routing import WHATSAPP_WINDOW
 from store import Store
+from store.consent import Ledger
 from workflows.inputs import DeliveryFailed
 
 log = logging.getLogger("nudgeflow.inbound")
@@ -88,13 +89,17 @@ def _forged(provider: str) -> Problem:
     return Problem(401, "Bad signature", f"the {provider} callback is not signed with our secret")
 
 
-async def _press(request: Request, store: Store, provider: str, data: str, chat_id: str | None) -> str:
+async def _press(
+    request: Request, store: Store, provider: str, data: str, chat_id: str | None, phone: str | None = None
+) -> str:
     """Turn a button press into its domain event; what to tell the person who pressed it."""
     config = channels_config(request)
     found = replies.pressed(data, reply_secret(config), datetime.now(UTC))
     delivery = await store.get_delivery(found[0]) if found else None
     meaning = replies.answer(delivery.template, found[1]) if delivery and found else None
     if delivery is None or found is None or meaning is None:
+        return EXPIRED
+    if phone is not None and not await _whatsapp_sender(store, delivery, phone):
         return EXPIRED
     if chat_id is not None:
         # A press counts from the chat the message went to, never from one it was forwarded to.
@@ -174,6 +179,14 @@ def _with_and_without_default_port(url: str) -> list[str]:
     return [url]
 
 
+async def _whatsapp_sender(store: Store, delivery: Delivery, phone: str) -> bool:
+    """A WhatsApp press counts from the number of the contact the message went to, on WhatsApp."""
+    if delivery.channel != Channel.WHATSAPP.value:
+        return False
+    contacts = await Ledger(store.engine).contacts_with_phone(phone, delivery.tenant)
+    return any(contact.id == delivery.contact_id for _, contact in contacts)
+
+
 def _chat_of(provider_message_id: str | None) -> str | None:
     """The chat a Telegram message went to: its provider id is `<chat id>:<message id>`."""
     return provider_message_id.partition(":")[0] if provider_message_id else None
@@ -217,11 +230,13 @@ async def whatsapp_update(request: Request, store: StoreDep) -> Response:
                 # Every message from the person opens (or extends) the 24-hour free-text window.
                 sent_at = datetime.fromtimestamp(int(message.get("timestamp", 0)), UTC)
                 await store.open_whatsapp_window(f"+{message['from']}", sent_at + WHATSAPP_WINDOW)
-                reply = (message.get("interactive") or {}).get("button_reply") or {}
+                interactive = message.get("interactive") or {}
+                reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
                 # A template's quick-reply button carries its payload instead.
                 button = message.get("button") or {}
                 if reply.get("id") or button.get("payload"):
-                    await _press(request, store, "whatsapp", str(reply.get("id") or button["payload"]), None)
+                    data = str(reply.get("id") or button["payload"])
+                    await _press(request, store, "whatsapp", data, None, phone=f"+{message['from']}")
                 elif message.get("type") == "text" and message.get("id"):
                     await answers.text_reply(
                         request,

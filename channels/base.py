@@ -77,6 +77,10 @@ class OutgoingMessage(BaseModel):
     template: str | None = None
     locale: str | None = None
     expires_at: datetime | None = None
+    # WhatsApp only: the approved template language to use outside the 24-hour window (Meta's code,
+    # `en_US`), and False when no language of the template may go (domain/whatsapp_templates.py).
+    template_language: str | None = None
+    template_allowed: bool = True
 
 
 class SendReceipt(BaseModel):

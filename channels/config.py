@@ -35,6 +35,8 @@ class ChannelsConfig(BaseSettings):
     whatsapp_phone_number_id: str | None = None
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
+    # The WhatsApp Business Account whose message templates' statuses are synced (Meta's WABA id).
+    whatsapp_business_account_id: str | None = None
 
     smsaero_base_url: str = "https://gate.smsaero.ru/v2"
     smsaero_email: str | None = None

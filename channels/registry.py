@@ -77,6 +77,8 @@ def build_adapters(config: ChannelsConfig) -> dict[Channel, ChannelAdapter]:
             config.whatsapp_base_url,
             config.whatsapp_access_token.get_secret_value(),
             config.whatsapp_phone_number_id,
+            reply_secret=reply_secret(config),
+            business_account_id=config.whatsapp_business_account_id,
             timeout=timeout,
         )
     gateways = sms_gateways(config)

@@ -26,6 +26,7 @@ from i18n.render import TemplateOverride
 from i18n.validation import Finding, VariantCheck, check_variant
 from store.staff import Role, StaffUser
 from store.templates import UnknownTemplateVersion, diff
+from store.whatsapp_templates import TemplateStatusRecord, WhatsAppTemplates
 
 router = APIRouter(prefix="/staff")
 Publisher = Annotated[StaffUser, require(Role.PUBLISHER)]
@@ -79,6 +80,10 @@ async def template_list(
         key: {"name": t.gettext(g.name), "when": g.when(settings, t), "audience": g.audience}
         for key, g in GUIDE.items()
     }
+    # Meta's review of each WhatsApp template, per language (synced, or set by staff).
+    whatsapp: dict[str, list[TemplateStatusRecord]] = {}
+    for record in await WhatsAppTemplates(store.engine).list(user.tenant):
+        whatsapp.setdefault(record.template, []).append(record)
     return page(
         request,
         "list.html",
@@ -92,6 +97,7 @@ async def template_list(
         channels=CHANNELS,
         filters=filters,
         recent_errors=errors,
+        whatsapp=whatsapp,
     )
 
 

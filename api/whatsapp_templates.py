@@ -1,0 +1,108 @@
+"""WhatsApp template statuses per language: read them, sync them from Meta, or set one as staff.
+
+`GET /v1/whatsapp/templates` lists each template × language with its status (approved, pending,
+rejected, paused), reason, source (sync | staff) and when; `POST /v1/whatsapp/templates/sync` reads
+the business account's templates from Meta (`GET /{WABA-ID}/message_templates`) into it; `PUT
+/v1/whatsapp/templates/{template}/{language}` is staff's word for one (an appeal Meta has not
+answered yet, a language they want held back). Sends honour them (activities/whatsapp_templates.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+
+from api.auth import StoreDep, Tenant
+from api.openapi import TENANT_PROBLEMS
+from api.problems import Problem
+from channels.base import SendError
+from channels.config import ChannelsConfig, get_channels_config
+from channels.registry import build_adapters, close_adapters
+from channels.whatsapp import WhatsAppAdapter
+from domain.contacts import Channel
+from domain.fields import Id
+from domain.whatsapp_templates import TemplateStatus
+from store.whatsapp_templates import TemplateStatusRecord, WhatsAppTemplates
+
+router = APIRouter(responses=TENANT_PROBLEMS)
+# Meta's template names and language codes (`en`, `en_US`, `zh_Hant_HK` is not one of ours).
+TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,512}$")]
+LanguageCode = Annotated[str, Path(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")]
+
+
+class TemplateStatuses(BaseModel):
+    templates: list[TemplateStatusRecord]
+
+
+class StaffStatus(BaseModel):
+    status: TemplateStatus
+    reason: Annotated[str | None, Field(max_length=2000)] = None
+    # Who says so, for the record (a staff member's name or email).
+    by: Id | None = None
+
+
+class SyncResult(BaseModel):
+    templates: int
+    changed: int
+
+
+def _config(request: Request) -> ChannelsConfig:
+    config = getattr(request.app.state, "channels", None)
+    return config if isinstance(config, ChannelsConfig) else get_channels_config()
+
+
+@router.get("/v1/whatsapp/templates", response_model=TemplateStatuses)
+async def template_statuses(tenant: Tenant, store: StoreDep) -> TemplateStatuses:
+    """Every WhatsApp template × language the engine knows of, with its status."""
+    return TemplateStatuses(templates=await WhatsAppTemplates(store.engine).list(tenant))
+
+
+@router.put("/v1/whatsapp/templates/{template}/{language}", response_model=TemplateStatusRecord)
+async def set_template_status(
+    template: TemplateName, language: LanguageCode, body: StaffStatus, tenant: Tenant, store: StoreDep
+) -> TemplateStatusRecord:
+    """Staff set one language's status; a sync from Meta later overwrites it with Meta's."""
+    reason = " — ".join(part for part in (body.reason, f"set by {body.by}" if body.by else None) if part)
+    record = TemplateStatusRecord(
+        template=template,
+        language=language,
+        status=body.status,
+        reason=reason or None,
+        source="staff",
+        updated_at=datetime.now(UTC),
+    )
+    templates = WhatsAppTemplates(store.engine)
+    await templates.put(tenant, [record])
+    return next(r for r in await templates.list(tenant) if (r.template, r.language) == (template, language))
+
+
+@router.post("/v1/whatsapp/templates/sync", response_model=SyncResult)
+async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreDep) -> SyncResult:
+    """Read every template's status per language from Meta into the store, now."""
+    adapters = build_adapters(_config(request))
+    try:
+        adapter = adapters.get(Channel.WHATSAPP)
+        if not isinstance(adapter, WhatsAppAdapter) or not adapter.business_account_id:
+            raise Problem(
+                503, "WhatsApp not configured", "set NUDGEFLOW_WHATSAPP_BUSINESS_ACCOUNT_ID", retry_after=3600
+            )
+        try:
+            found = await adapter.template_statuses()
+        except SendError as exc:
+            raise Problem(
+                503, "WhatsApp unavailable", f"the template list could not be read: {exc}", retry_after=60
+            ) from exc
+    finally:
+        await close_adapters(adapters)
+    now = datetime.now(UTC)
+    records = [
+        TemplateStatusRecord(
+            template=name, language=language, status=status, reason=reason, source="sync", updated_at=now
+        )
+        for name, language, status, reason in found
+    ]
+    changed = await WhatsAppTemplates(store.engine).put(tenant, records)
+    return SyncResult(templates=len(records), changed=changed)
