@@ -19,6 +19,7 @@ import tracing
 from activities.planning import PLANNERS
 from activities.recall import recall_activities
 from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
+from activities.slots import slot_activities
 from channels import ChannelAdapter
 from channels.calendar_links import calendar_url
 from channels.config import ChannelsConfig, get_channels_config, reply_secret
@@ -35,6 +36,7 @@ from workflows.lesson import LessonWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.recall import RecallWorkflow
+from workflows.slot import SlotOfferWorkflow
 
 WORKFLOWS: Sequence[type] = (
     AppointmentWorkflow,
@@ -44,6 +46,7 @@ WORKFLOWS: Sequence[type] = (
     BundleWorkflow,
     NotificationWorkflow,
     RecallWorkflow,
+    SlotOfferWorkflow,
 )
 
 # Our pure modules are deterministic and import-light: load them once, not once per run.
@@ -96,6 +99,7 @@ def build_worker(
             activities.settle_send,
             activities.send_bundle,
             *recall_activities(store, client),
+            *slot_activities(store, adapters),
         ],
         workflow_runner=workflow_runner(sandboxed),
         **tuning,

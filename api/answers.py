@@ -131,6 +131,8 @@ async def text_reply(
             Intent.DECLINE: "attendance.declined",
             Intent.RATING: "feedback.submitted",
         }[read.intent]
+        if QUESTIONS.get(question.template) == "slot":  # "yes" takes the offered slot, "no" does nothing
+            event_type = "slot.accepted" if read.intent is Intent.CONFIRM else "slot.declined"
         outcome = await answer(
             request, store, f"/inbound/{provider}", question, event_type, extra, reply.message_id
         )
@@ -297,6 +299,12 @@ async def answer(
         payload["schedule_version"] = int(version.group(1))
     if event_type == "feedback.submitted":
         payload = {"subject_id": aggregate_id, **{k: v for k, v in extra.items() if v}}
+    if event_type == "slot.declined":
+        return "declined the offered slot"
+    if event_type == "slot.accepted":
+        # Which offer, to whom: the slot's workflow lets the first of them win.
+        payload = {"slot_id": aggregate_id, "step": delivery.step, "contact_id": delivery.contact_id}
+        payload["delivery_id"] = delivery.id
     target = route(delivery.tenant, event_type, EVENT_DATA[event_type].model_validate(payload))
     if target is None:
         return "nothing owns it"

@@ -17,6 +17,7 @@ from api.notifications import check_templates
 from api.openapi import TENANT_PROBLEMS, inline_schema, problems
 from api.problems import FieldError, Problem
 from api.relay import Accepted, Relay
+from api.waitlist import record_waitlist
 from domain.consent import ConsentChange
 from domain.contacts import Contact
 from domain.events import CloudEvent, ConsentGiven, DomainEvent
@@ -125,6 +126,7 @@ async def post_events(request: Request, tenant: Tenant, store: StoreDep) -> JSON
     await _record_consents(
         store, tenant, [e for e in events if (e.envelope.source, e.envelope.id) in claimed]
     )
+    await record_waitlist(store, tenant, [e for e in events if (e.envelope.source, e.envelope.id) in claimed])
     ignored = await relay.deliver(to_deliver, leased=True) if lease is not None else set()
     EVENTS.labels("accepted").inc(len(claimed))
     EVENTS.labels("duplicate").inc(len(duplicates))

@@ -79,6 +79,7 @@ def pressed(data: str, secret: str, now: datetime) -> tuple[int, int] | None:
 # template's `buttons` list ("I'll come", "I can't come"; ratings 1 to 5).
 ANSWERS: dict[str, list[tuple[str, dict[str, int]]]] = {
     "visit_reminder": [("attendance.confirmed", {}), ("attendance.declined", {})],
+    "slot_offer": [("slot.accepted", {})],
     "feedback_request": [("feedback.submitted", {"rating": n}) for n in range(1, 6)],
     "feedback_followup": [("feedback.submitted", {"rating": n}) for n in range(1, 6)],
 }

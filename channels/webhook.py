@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import httpx
 
@@ -57,17 +58,24 @@ class WebhookAdapter:
             },
             ensure_ascii=False,
         ).encode()
+        return await self._post(body, message.idempotency_key)
+
+    async def post_event(self, event: dict[str, Any], idempotency_key: str) -> SendReceipt:
+        """A domain event for the tenant's backend (`slot.claimed`), signed like every message."""
+        return await self._post(json.dumps(event, ensure_ascii=False).encode(), idempotency_key)
+
+    async def _post(self, body: bytes, idempotency_key: str) -> SendReceipt:
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             "X-Nudgeflow-Timestamp": timestamp,
             "X-Nudgeflow-Signature": signature(self.secret, timestamp, body),
             # The receiver dedupes on it: a retried activity may post the same message again.
-            "Idempotency-Key": message.idempotency_key,
+            "Idempotency-Key": idempotency_key,
         }
         response = await post(self.client, PROVIDER, self.url, content=body, headers=headers)
         error = classify(response)
         if error is not None:
             raise error
-        reference = json_body(response).get("id") or message.idempotency_key
+        reference = json_body(response).get("id") or idempotency_key
         return SendReceipt(provider=PROVIDER, provider_message_id=str(reference))

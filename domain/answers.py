@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-Question = Literal["attendance", "rating"]
+Question = Literal["attendance", "rating", "slot"]
 
 # The question a message of each template asks (its buttons in channels/replies.py ANSWERS).
 QUESTIONS: dict[str, Question] = {
     "visit_reminder": "attendance",
+    "slot_offer": "slot",
     "feedback_request": "rating",
     "feedback_followup": "rating",
 }
@@ -120,7 +121,7 @@ def read_reply(text: str, locale: str = "en", question: Question | None = None) 
         if len(digits) == 1 and words[0] == digits[0]:
             comment = normalize(text)[len(digits[0]) :].strip(" ,.;:-!")
             return Reply(Intent.RATING, rating=RATINGS[digits[0]], comment=comment)
-    elif question == "attendance":
+    elif question in ("attendance", "slot"):
         table = ATTENDANCE[""] | ATTENDANCE["en"] | ATTENDANCE.get(_language(locale), {})
         found = _phrases(words, table)
         if len(found) == 1:

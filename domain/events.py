@@ -187,6 +187,49 @@ class RecallDismissed(_Data):
     recall_type: Id = Field(min_length=1)
 
 
+class WaitlistJoined(_Data):
+    """`waitlist.joined`: a patient who wants an earlier time, and what it must match (store only)."""
+
+    entry_id: Id = Field(min_length=1)
+    patient: Contact
+    service_code: Id | None = None
+    doctor_id: Id | None = None
+    location_id: Id | None = None
+    earliest: Moment | None = None
+    latest: Moment | None = None
+
+
+class WaitlistLeft(_Data):
+    entry_id: Id = Field(min_length=1)
+
+
+class SlotFreed(_Data):
+    """`slot.freed`: a time that became free, to offer to the waitlist (workflows/slot.py)."""
+
+    slot_id: Id = Field(min_length=1)
+    starts_at: Moment
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    service: Service
+    doctor: Doctor
+    location: Location
+
+
+class SlotRef(_Data):
+    """`slot.taken`: the backend filled the slot another way."""
+
+    slot_id: Id = Field(min_length=1)
+
+
+class SlotAccepted(_Data):
+    """`slot.accepted`: a patient said yes to an offer (a button or an SMS reply, api/answers.py)."""
+
+    slot_id: Id = Field(min_length=1)
+    # The offer's step (`offer/<entry id>`) and the contact it went to.
+    step: Text = ""
+    contact_id: Id = ""
+    delivery_id: int | None = None
+
+
 EVENT_DATA: dict[str, type[_Data]] = {
     "appointment.requested": Appointment,
     "appointment.confirmed": Appointment,
@@ -211,6 +254,11 @@ EVENT_DATA: dict[str, type[_Data]] = {
     "contact.updated": ContactUpdated,
     "consent.granted": ConsentGiven,
     "consent.revoked": ConsentGiven,
+    "waitlist.joined": WaitlistJoined,
+    "waitlist.left": WaitlistLeft,
+    "slot.freed": SlotFreed,
+    "slot.taken": SlotRef,
+    "slot.accepted": SlotAccepted,
     "recall.set": RecallSet,
     "recall.dismissed": RecallDismissed,
     "notification.requested": Notification,

@@ -102,6 +102,12 @@ class TenantSettings(BaseModel):
     chat_push_delay: Duration = Field(default_factory=lambda: timedelta(seconds=5))
     chat_sms_delay: Duration = Field(default_factory=lambda: timedelta(minutes=10))
     chat_idle_close: Duration = Field(default_factory=lambda: timedelta(days=1))
+    # A freed slot goes to the waitlist this many at a time, this far apart, never within the
+    # cut-off before it starts, and to one patient at most this many times a (their local) day.
+    slot_offer_batch: int = Field(default=10, ge=1, le=1000)
+    slot_offer_spacing: Duration = Field(default_factory=lambda: timedelta(minutes=5))
+    slot_offer_cutoff: Duration = Field(default_factory=lambda: _hours(2))
+    slot_offers_per_day: int = Field(default=3, ge=1, le=100)
     staff_recipients: list[Contact] = Field(default_factory=list, max_length=50)
     # Recall: by service code, the recall a completed visit of it opens (`{"hygiene": "P6M1D"}`);
     # invitations from the due date on this ladder (days after it); the clinic's booking link.
@@ -180,6 +186,7 @@ class TenantSettings(BaseModel):
         "feedback_followup_delay",
         "feedback_window",
         "max_lateness",
+        "slot_offer_spacing",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

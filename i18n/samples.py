@@ -38,6 +38,9 @@ TEMPLATE_KEYS = (
     "lesson_reminder_family",
     "order_status",
     "manager_note",
+    "slot_offer",
+    "slot_claimed",
+    "slot_already_taken",
 )
 STAFF_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("staff_"))
 
@@ -100,6 +103,10 @@ _SEND_MOMENT = {
     "lesson_reminder_family": timedelta(hours=-17),
     "order_status": timedelta(hours=2),
     "manager_note": timedelta(hours=3),
+    # A waitlist offer of a slot freed the day before; the claim and a late "yes" minutes later.
+    "slot_offer": timedelta(days=-1),
+    "slot_claimed": timedelta(days=-1, minutes=3),
+    "slot_already_taken": timedelta(days=-1, minutes=4),
 }
 
 # The lessons, payments and chat messages of an online school (and a clinic's chat).

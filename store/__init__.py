@@ -5,6 +5,7 @@ from store.engine import async_url, sync_url
 from store.errors import StoreError, TenantExists, UnknownDelivery, UnknownTenant
 from store.migrate import migrate
 from store.records import DeadEvent, DeliveryAttempt, EventStatus, InboundEventKey, Lease, PendingEvent
+from store.waitlist import Waitlist
 
 __all__ = [
     "DeadEvent",
@@ -18,6 +19,7 @@ __all__ = [
     "TenantExists",
     "UnknownDelivery",
     "UnknownTenant",
+    "Waitlist",
     "async_url",
     "migrate",
     "sync_url",

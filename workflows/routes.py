@@ -21,9 +21,12 @@ from workflows.lesson import LessonWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.recall import RecallWorkflow
+from workflows.slot import SlotOfferWorkflow
 
 # Types that only update the store (contacts, the consent ledger) and start no lifecycle.
-STORE_ONLY = frozenset({"contact.updated", "consent.granted", "consent.revoked"})
+STORE_ONLY = frozenset(
+    {"contact.updated", "consent.granted", "consent.revoked", "waitlist.joined", "waitlist.left"}
+)
 
 # kind -> workflow run method; the workflow id is always `{kind}:{tenant}:{aggregate_id}`.
 WORKFLOWS: dict[str, Any] = {
@@ -33,6 +36,7 @@ WORKFLOWS: dict[str, Any] = {
     "balance": PaymentWorkflow.run,
     "chat": ChatEscalationWorkflow.run,
     "recall": RecallWorkflow.run,
+    "slot": SlotOfferWorkflow.run,
     # One per notification id; REJECT_DUPLICATE below: a request posted again after it went is ignored.
     "notification": NotificationWorkflow.run,
 }
@@ -61,6 +65,8 @@ def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
     family = event_type.split(".")[0]
     if family in ("appointment", "attendance"):
         return "appointment", str(getattr(data, "appointment_id"))  # noqa: B009 - every such type has it
+    if family == "slot":
+        return "slot", str(getattr(data, "slot_id"))  # noqa: B009
     if family == "lesson":
         return "lesson", str(getattr(data, "lesson_id"))  # noqa: B009
     if (recall := recall_of(data)) is not None:
