@@ -174,6 +174,40 @@ async def _balance_with_settings(clinic: Clinic) -> str:
     return "balance:r-7"
 
 
+RECALLS = {"recall_intervals": {"CHK": {"recall_type": "hygiene", "interval": "P6M1D"}}}
+
+
+async def _recall(clinic: Clinic) -> str:
+    """A recall invited on its due date, held by a booking, re-armed by the visit, then dismissed."""
+    settings = await clinic.store.get_settings(clinic.tenant)
+    rules = TenantSettings.model_validate(RECALLS).recall_intervals
+    await clinic.store.put_settings(clinic.tenant, settings.model_copy(update={"recall_intervals": rules}))
+    anna = patient(id="r-9", phone="+79990000009")
+    due = await clinic.now() + timedelta(days=2)
+    await clinic.post("recall.set", {"patient": anna, "recall_type": "hygiene", "due_at": due.isoformat()})
+    await clinic.advance(timedelta(days=3), "recall:r-9:hygiene")
+    visit = await clinic.now() + timedelta(days=5)
+    await clinic.post("appointment.confirmed", appointment("r-9", visit, patient=anna), sequence=1)
+    await clinic.advance_to(visit + timedelta(hours=1), "r-9")
+    await clinic.post("appointment.completed", {"appointment_id": "r-9"}, sequence=2)
+    await asyncio.sleep(1)  # the appointment tells the recall: re-armed six months on
+    await clinic.advance(timedelta(days=1), "recall:r-9:hygiene")
+    await clinic.post("recall.dismissed", {"patient_id": "r-9", "recall_type": "hygiene"})
+    return "recall:r-9:hygiene"
+
+
+async def _appointment_tells_recalls(clinic: Clinic) -> str:
+    """A completed check-up (its service has a recall interval) opens the patient's recall."""
+    starts_at = await clinic.now() + timedelta(days=1)
+    await clinic.post("appointment.confirmed", appointment("r-10", starts_at), sequence=1)
+    await clinic.advance_to(starts_at + timedelta(hours=1), "r-10")
+    await clinic.post("appointment.completed", {"appointment_id": "r-10"}, sequence=2)
+    await asyncio.sleep(1)
+    clinic.started.add(clinic.workflow_id("recall:patient-1:hygiene"))
+    await clinic.advance(timedelta(days=9), "r-10")  # feedback asked, then the appointment ends
+    return "r-10"
+
+
 async def _chat_continued(clinic: Clinic) -> tuple[str, str]:
     clinic.history_limit = 40
     for n in range(1, 16):
@@ -219,6 +253,8 @@ async def main(version: str, only: list[str]) -> None:
                 "balance-settings-in-input": _balance_with_settings,
                 "notification": _notification,
                 "staff-digest": _staff_digest,
+                "recall": _recall,
+                "appointment-tells-recalls": _appointment_tells_recalls,
             }
             for name, scenario in named.items():
                 if only and name not in only:
