@@ -4,6 +4,7 @@ from store.db import Store
 from store.engine import async_url, sync_url
 from store.errors import StoreError, TenantExists, UnknownDelivery, UnknownTenant
 from store.migrate import migrate
+from store.pacing import Pace, PacingStore
 from store.records import DeadEvent, DeliveryAttempt, EventStatus, InboundEventKey, Lease, PendingEvent
 from store.waitlist import Waitlist
 
@@ -13,6 +14,8 @@ __all__ = [
     "EventStatus",
     "InboundEventKey",
     "Lease",
+    "Pace",
+    "PacingStore",
     "PendingEvent",
     "Store",
     "StoreError",
