@@ -26,9 +26,9 @@ from temporalio.testing import WorkflowEnvironment
 from channels import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendReceipt
 from domain.bundles import Bundle
 from domain.contacts import Channel, Contact
-from domain.events import EVENT_DATA
+from domain.events import EVENT_DATA, WaitlistJoined
 from domain.settings import TenantSettings
-from store import Store, migrate
+from store import Store, Waitlist, migrate
 from tests.factories import appointment, balance, chat_message, event, invoice, lesson, patient
 from tests.workflows.harness import Clinic, running_clinic
 from workflows.inputs import DeliveryFailed
@@ -208,6 +208,27 @@ async def _appointment_tells_recalls(clinic: Clinic) -> str:
     return "r-10"
 
 
+async def _slot_offer(clinic: Clinic) -> str:
+    """A freed slot offered to 12 waitlisted patients in two batches; two say yes, the first wins."""
+    waitlist = Waitlist(clinic.store.engine)
+    since = await clinic.now() - timedelta(days=7)
+    for n in range(12):
+        person = patient(id=f"r-11-{n}", phone=f"+799900011{n:02d}")
+        await clinic.store.upsert_contact(clinic.tenant, Contact.model_validate(person))
+        joined = WaitlistJoined.model_validate({"entry_id": f"w-{n}", "patient": person})
+        await waitlist.join(clinic.tenant, joined, since + timedelta(hours=n))
+    slot = appointment("r-11", await clinic.now() + timedelta(hours=3))
+    del slot["appointment_id"], slot["patient"]
+    await clinic.post("slot.freed", {"slot_id": "r-11", **slot})
+    await clinic.advance(timedelta(minutes=5), "slot:r-11")
+    offers = [row for row in await clinic.deliveries("slot:r-11") if row.template == "slot_offer"]
+    for row in (offers[3], offers[0]):
+        accepted = {"slot_id": "r-11", "step": row.step, "contact_id": row.contact_id, "delivery_id": row.id}
+        await clinic.post("slot.accepted", accepted)
+    await clinic.advance(timedelta(hours=4), "slot:r-11")
+    return "slot:r-11"
+
+
 async def _chat_continued(clinic: Clinic) -> tuple[str, str]:
     clinic.history_limit = 40
     for n in range(1, 16):
@@ -255,6 +276,7 @@ async def main(version: str, only: list[str]) -> None:
                 "staff-digest": _staff_digest,
                 "recall": _recall,
                 "appointment-tells-recalls": _appointment_tells_recalls,
+                "slot-offer": _slot_offer,
             }
             for name, scenario in named.items():
                 if only and name not in only:
