@@ -13,10 +13,11 @@ from datetime import datetime
 from temporalio.exceptions import ApplicationError
 
 from activities.models import SendMessageInput
-from domain.cadence import consent_category, decide, routing_category
+from domain.cadence import MAX_DEFER, consent_category, decide, routing_category
 from domain.consent import ConsentCategory
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
+from domain.quiet_hours import fit_quiet_hours
 from store import Store
 
 
@@ -41,7 +42,11 @@ async def hold_for_cadence(
         return "recipient opted out of this category"
     if category == ConsentCategory.TRANSACTIONAL:
         return None
-    policy = (await store.get_settings(input.tenant)).cadence
+    # Never before the message's own moment (a worker's clock behind the workflow's: a local attempt
+    # in a time-skipping test knows only the real time).
+    now = max(now, input.message.send_at)
+    settings = await store.get_settings(input.tenant)
+    policy = settings.cadence
     rules = policy.rules_for(category)
     if not rules:
         return None
@@ -51,10 +56,19 @@ async def hold_for_cadence(
     hold = decide(policy, category, sent, now, input.message.expires_at)
     if hold is None:
         return None
-    if hold.until is None:
-        return hold.reason
-    # Deferred: the row says why it waits, and the activity's next attempt comes then.
-    await store.move_delivery(
-        row.id, DeliveryOutcome(status=DeliveryStatus.PLANNED, reason=hold.reason), [DeliveryStatus.PLANNED]
-    )
-    raise ApplicationError(hold.reason, type="CadenceDeferred", next_retry_delay=hold.until - now)
+    if hold.until is not None:
+        # Never into the recipient's night: the first allowed moment from then, if it comes in time.
+        expires = input.message.expires_at
+        until = fit_quiet_hours(
+            hold.until, settings.quiet_hours, recipient.timezone, deadline=expires, not_before=hold.until
+        )
+        if until is not None and until <= now + MAX_DEFER:
+            reason = f"{hold.reason}; deferred to {until.isoformat()}"
+            # The row says why it waits, and the activity's next attempt comes then.
+            await store.move_delivery(
+                row.id,
+                DeliveryOutcome(status=DeliveryStatus.PLANNED, reason=reason),
+                [DeliveryStatus.PLANNED],
+            )
+            raise ApplicationError(reason, type="CadenceDeferred", next_retry_delay=until - now)
+    return hold.reason

@@ -68,7 +68,8 @@ class CadencePolicy(BaseModel):
 
 
 class Hold(BaseModel):
-    """Why a message is not sent now; `until` set: deferred to then, else dropped."""
+    """Why a message is not sent now; `until` set: it may wait until then (the send path still fits
+    it into the recipient's quiet hours), else it is dropped."""
 
     reason: str
     until: datetime | None = None
@@ -119,6 +120,6 @@ def decide(
         free_at = counted[len(counted) - rule.limit] + rule.window if rule.limit else None
         latest = min(now + MAX_DEFER, expires_at) if expires_at is not None else now + MAX_DEFER
         if rule.over_cap == "defer" and free_at is not None and free_at <= latest:
-            return Hold(reason=f"{reason}; deferred to {free_at.isoformat()}", until=free_at)
+            return Hold(reason=reason, until=free_at)
         return Hold(reason=reason)
     return None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from domain.cadence import CadencePolicy, CadenceRule
 from domain.settings import TenantSettings
 from tests.channels.clinic import MOSCOW, clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
@@ -96,3 +97,47 @@ async def test_a_busy_day_gets_what_the_cadence_allows_the_rest_recorded_with_a_
     )
     texts = [r for r in fakes.telegram.requests if r.get("chat_id") == chat]
     assert len(texts) == 5  # counted at the provider: the held one never left
+
+
+async def test_over_a_deferring_cap_a_message_waits_for_the_window_then_goes(
+    clinic: Clinic, fakes: Fakes
+) -> None:
+    n = next(_n)
+    chat = str(990000 + n)
+    settings = await clinic.store.get_settings(clinic.tenant)
+    settings.cadence = CadencePolicy(
+        rules=[CadenceRule(categories=["marketing"], limit=1, window=timedelta(hours=6), over_cap="defer")]
+    )
+    await clinic.store.put_settings(clinic.tenant, settings)
+    bob = {
+        "id": f"p-{n}",
+        "name": "Борис",
+        "locale": "ru",
+        "timezone": "Europe/Moscow",
+        "telegram_chat_id": chat,
+    }
+    first_at = await clinic.now()
+
+    def offer(nid: str) -> dict[str, object]:
+        note = {"note": "Скидка 10% на отбеливание до конца месяца."}
+        return {
+            "notification_id": nid,
+            "contact": bob,
+            "template": "manager_note",
+            "data": note,
+            "category": "marketing",
+        }
+
+    await clinic.post("notification.requested", offer("promo-1"))
+    await clinic.advance(timedelta(hours=1), "notification:promo-1")
+    await clinic.post("notification.requested", offer("promo-2"), settle=False)
+    await clinic.env.sleep(timedelta(minutes=1))
+    [waiting] = await clinic.deliveries("notification:promo-2")
+    assert waiting.status.value == "planned" and "deferred to" in (waiting.reason or "")
+    assert len([r for r in fakes.telegram.requests if r.get("chat_id") == chat]) == 1
+
+    await clinic.env.sleep(first_at + timedelta(hours=6, minutes=5) - await clinic.now())
+    await clinic.settle("notification:promo-2")
+    [went] = await clinic.deliveries("notification:promo-2")
+    assert went.status.value == "sent"
+    assert len([r for r in fakes.telegram.requests if r.get("chat_id") == chat]) == 2
