@@ -24,6 +24,7 @@ from channels import ChannelAdapter
 from channels.calendar_links import calendar_url
 from channels.config import ChannelsConfig, get_channels_config, reply_secret
 from channels.registry import build_adapters, close_adapters
+from channels.telegram_links import start_links
 from config import Settings, get_settings
 from domain.contacts import Channel
 from i18n import TemplateRenderer
@@ -77,6 +78,7 @@ def build_worker(
     sandboxed: bool = True,
     call_budget: timedelta = DEFAULT_CALL_BUDGET,
     calendar_link: Callable[[int], str] | None = None,
+    telegram_link: Callable[[int], str] | None = None,
     **tuning: Any,
 ) -> Worker:
     """The worker; `tuning` goes to temporalio's Worker (max_cached_workflows, max_concurrent_*, pollers)."""
@@ -87,6 +89,7 @@ def build_worker(
         temporal=client,
         call_budget=call_budget,
         calendar_link=calendar_link,
+        telegram_link=telegram_link,
     )
     return Worker(
         client,
@@ -158,6 +161,7 @@ async def main() -> None:
         adapters=adapters,
         call_budget=channels.call_budget(),
         calendar_link=calendar_links(channels),
+        telegram_link=start_links(channels),
         **tuning(settings),
     )
     stop = asyncio.Event()

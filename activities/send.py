@@ -36,6 +36,7 @@ from activities.models import (
 from activities.whatsapp_templates import tell_staff_once, template_choice
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from channels.base import RECEIVER_DEDUPES, SendReceipt
+from channels.telegram_links import LINK_PREFIX, OFFERED_ON, OFFERED_WITH
 from domain.calendar import build_ics
 from domain.contacts import Channel, Contact
 from domain.deliveries import (
@@ -53,6 +54,7 @@ from domain.settings import TenantSettings
 from domain.whatsapp_templates import TemplateChoice
 from i18n import RenderedMessage, TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
+from store.telegram_offers import TelegramOffers
 from store.templates import TemplateError
 
 UNKNOWN_OUTCOMES = Counter(
@@ -160,10 +162,13 @@ class NudgeActivities:
         temporal: Client | None = None,
         call_budget: timedelta = DEFAULT_CALL_BUDGET,
         calendar_link: Callable[[int], str] | None = None,
+        telegram_link: Callable[[int], str] | None = None,
     ) -> None:
         self.temporal = temporal
         # The public add-to-calendar link of a delivery (`GET /c/{token}`); None without a public URL.
         self.calendar_link = calendar_link
+        # The bot's deep link of a delivery (channels/telegram_links.py); None without a bot.
+        self.telegram_link = telegram_link
         self.store = store
         self.renderer = renderer
         self.adapters = dict(adapters or {})
@@ -361,6 +366,8 @@ class NudgeActivities:
         # A confirmation offers the link on every channel; it follows later reschedules by itself.
         context["calendar_url"] = link(row.id) if link and invite and not invite.cancelled else None
         attachments = invite_attachment(message)
+        # The first confirmation to a contact not in Telegram yet offers the bot, once per contact.
+        context["telegram_link"] = await self._telegram_offer(input, recipient, row)
         last_reason = "no channel reached the recipient"
         passed_over: str | None = None  # why WhatsApp was passed over (its template cannot go)
         for channel in order:
@@ -470,6 +477,18 @@ class NudgeActivities:
         await tell_staff_once(self.store, self.adapters, input.tenant, template, choice)
         return choice
 
+    async def _telegram_offer(self, input: SendMessageInput, recipient: Contact, row: Delivery) -> str | None:
+        """The bot's deep link for this message, or None: not a confirmation, no bot, a staff member,
+        a contact already in Telegram or offered it before."""
+        message = input.message
+        if self.telegram_link is None or message.audience == "staff" or message.template not in OFFERED_WITH:
+            return None
+        if recipient.telegram_chat_id:
+            return None
+        if await TelegramOffers(self.store.engine).offered_at(input.tenant, recipient.id) is not None:
+            return None
+        return self.telegram_link(row.id)
+
     async def _back_to_planned(
         self,
         row: Delivery,
@@ -532,6 +551,9 @@ class NudgeActivities:
     async def _sent(
         self, row: Delivery, channel: Channel, receipt: SendReceipt, **fields: Any
     ) -> SendMessageResult:
+        if self.telegram_link is not None and LINK_PREFIX in str(fields.get("body") or ""):
+            # The deep link left with this message: it is not offered to the contact again.
+            await TelegramOffers(self.store.engine).record(row.tenant, row.contact_id)
         return await self._finish(
             row,
             DeliveryStatus.SENT,
@@ -550,6 +572,34 @@ class NudgeActivities:
         return _result(finished)
 
     async def _render(
+        self,
+        row: Delivery,
+        input: SendMessageInput,
+        recipient: Contact,
+        channel: Channel,
+        context: dict[str, Any],
+    ) -> RenderedMessage:
+        """The message, with the Telegram offer under it when `context` carries the bot's link."""
+        rendered = await self._render_message(row, input, recipient, channel, context)
+        link = context.get("telegram_link")
+        if not link or channel.value not in OFFERED_ON:
+            return rendered
+        try:
+            offer = self.renderer.render(
+                "telegram_offer",
+                locale=recipient.locale,
+                channel=channel.value,
+                context={**context, "telegram_link": link},
+                timezone=recipient.timezone,
+                default_locale=input.default_locale,
+            )
+        except (TemplateRenderError, TemplateNotFound) as exc:
+            activity.logger.warning("telegram offer left out: %s", exc)  # the confirmation goes anyway
+            return rendered
+        html = f"{rendered.html}\n{offer.html}" if rendered.html and offer.html else rendered.html
+        return rendered.model_copy(update={"body": f"{rendered.body.rstrip()}\n\n{offer.body}", "html": html})
+
+    async def _render_message(
         self,
         row: Delivery,
         input: SendMessageInput,

@@ -28,6 +28,7 @@ from channels.config import ChannelsConfig, get_channels_config, reply_secret
 from domain.contacts import Channel
 from domain.deliveries import Delivery, DeliveryStatus
 from domain.routing import WHATSAPP_WINDOW
+from i18n import TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
 from store.consent import Ledger
 from workflows.inputs import DeliveryFailed
@@ -56,6 +57,8 @@ class InboundRoute(APIRoute):
 
 router = APIRouter(prefix="/v1/inbound", route_class=InboundRoute)
 EXPIRED = "This button has expired."
+WELCOME = "telegram_welcome"
+_TEMPLATES = TemplateRenderer()
 ALREADY_LINKED = (
     "This link was already used from another Telegram chat, so nothing changed. "
     "If that was not you, please tell the clinic."
@@ -142,7 +145,9 @@ async def telegram_update(request: Request, store: StoreDep) -> Response:
         if delivery is not None:
             chat_id = str(message["chat"]["id"])
             if await store.bind_telegram(delivery.tenant, delivery.contact_id, chat_id):
-                return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": "✓"})
+                # From now on the router sends this contact's messages here first (store/callbacks.py).
+                text = await welcome(store, delivery)
+                return JSONResponse({"method": "sendMessage", "chat_id": chat_id, "text": text})
             # No silent takeover: the contact keeps its chat; staff can relink it if the patient asks.
             log.warning(
                 "telegram /start refused: contact %s of tenant %s is linked to another chat",
@@ -163,6 +168,29 @@ async def telegram_update(request: Request, store: StoreDep) -> Response:
             message_id=f"{chat}:{message['message_id']}",
         )
     return JSONResponse({})
+
+
+async def welcome(store: Store, delivery: Delivery) -> str:
+    """`telegram_welcome` in the contact's language (the tenant's published text, else the file)."""
+    contact = await store.get_contact(delivery.tenant, delivery.contact_id)
+    settings = await store.get_settings(delivery.tenant)
+    published = await store.published_templates(delivery.tenant, WELCOME)
+    locale = contact.locale if contact and contact.locale else delivery.locale or settings.default_locale
+    recipient = {"name": contact.name if contact else None, "locale": locale, "timezone": settings.timezone}
+    try:
+        rendered = _TEMPLATES.render(
+            WELCOME,
+            locale=locale,
+            channel=Channel.TELEGRAM.value,
+            context={"recipient": recipient, "now": datetime.now(UTC)},
+            timezone=contact.timezone if contact and contact.timezone else settings.timezone,
+            default_locale=settings.default_locale,
+            overrides=[TemplateOverride(v.locale, v.channel, v.fields, v.id) for v in published],
+        )
+    except (TemplateRenderError, TemplateNotFound) as exc:
+        log.warning("telegram welcome not rendered: %s", exc)
+        return "✓"
+    return rendered.body
 
 
 def _with_and_without_default_port(url: str) -> list[str]:

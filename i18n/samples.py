@@ -38,6 +38,8 @@ TEMPLATE_KEYS = (
     "lesson_reminder_family",
     "order_status",
     "manager_note",
+    "telegram_offer",
+    "telegram_welcome",
     "slot_offer",
     "slot_claimed",
     "slot_already_taken",
@@ -103,6 +105,9 @@ _SEND_MOMENT = {
     "lesson_reminder_family": timedelta(hours=-17),
     "order_status": timedelta(hours=2),
     "manager_note": timedelta(hours=3),
+    # The Telegram line under the first confirmation; the welcome when the patient presses Start.
+    "telegram_offer": timedelta(hours=-21, minutes=-30),
+    "telegram_welcome": timedelta(hours=-21, minutes=-20),
     # A waitlist offer of a slot freed the day before; the claim and a late "yes" minutes later.
     "slot_offer": timedelta(days=-1),
     "slot_claimed": timedelta(days=-1, minutes=3),
@@ -224,6 +229,8 @@ _BUNDLE_ITEMS: dict[str, dict[str, list[str]]] = {
 
 # What `GET /c/{token}` links look like in a confirmation (channels/calendar_links.py).
 CALENDAR_URL = "https://clinic.example/c/c2a_6f5e4d3c_1a2b3c4d_0123456789abcdef01234567"
+# A deep link to the clinic's bot, as channels/telegram_links.py writes it.
+TELEGRAM_LINK = "https://t.me/smile_clinic_bot?start=s2a_6f5e4d3c_1a2b3c4d_0123456789abcdef01234567"
 
 
 def sample_context(
@@ -277,6 +284,7 @@ def sample_context(
         "staff_confirmation_overdue": {"waiting": timedelta(minutes=45)},
         "visit_reminder": {"offset": timedelta(hours=24)},
         "appointment_confirmed": {"calendar_url": CALENDAR_URL},
+        "telegram_offer": {"telegram_link": TELEGRAM_LINK},
         "appointment_rescheduled": {"previous_starts_at": visit_day, "calendar_url": CALENDAR_URL},
         "appointment_cancelled": {"cancelled_by": "clinic", "reason": words["cancel_reason"]},
         "appointment_rejected": {"reason": words["reject_reason"]},

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.consent import with_consent
-from domain.contacts import Contact
+from domain.contacts import Channel, Contact
 from domain.deliveries import Delivery, DeliveryStatus
 from store.consent import consents
 from store.records import to_delivery
@@ -184,9 +184,17 @@ async def contact_for_sending(session: AsyncSession, tenant: str, contact: Conta
 
 
 def with_channels(contact: Contact, learned: ContactChannels) -> Contact:
-    """The contact as the router sees it: the backend's copy plus what providers told us."""
+    """The contact as the router sees it: the backend's copy plus what providers told us.
+
+    A chat the patient linked themselves (Start on the bot's deep link, a button pressed there) is
+    their newest choice: Telegram comes first among their preferred channels from then on.
+    """
+    preferred = contact.preferred_channels
+    if learned.telegram_chat_id and Channel.TELEGRAM not in preferred:
+        preferred = [Channel.TELEGRAM, *preferred]
     return contact.model_copy(
         update={
+            "preferred_channels": preferred,
             "telegram_chat_id": learned.telegram_chat_id or contact.telegram_chat_id,
             "whatsapp_window_until": learned.whatsapp_window_until or contact.whatsapp_window_until,
             "dead_addresses": sorted({*contact.dead_addresses, *learned.dead_addresses}),

@@ -95,7 +95,9 @@ async def test_start_deep_link_links_the_chat_to_the_contact(desk: Desk, fakes: 
     answer = await desk.api.post(
         "/v1/inbound/telegram", json=telegram.start_update("991", token), headers=TELEGRAM_SECRET
     )
-    assert answer.json() == {"method": "sendMessage", "chat_id": "991", "text": "✓"}
+    welcome = answer.json()
+    assert (welcome["method"], welcome["chat_id"]) == ("sendMessage", "991")
+    assert welcome["text"].startswith("Здравствуйте! Теперь напоминания о визитах будут приходить сюда")
     linked = await desk.clinic.store.contact_for_sending(desk.clinic.tenant, Contact(id="p-link"))
     assert linked.telegram_chat_id == "991"
     await desk.clinic.advance_to(starts_at - timedelta(hours=23), "i-3")

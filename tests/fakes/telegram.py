@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, ClassVar
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -56,6 +57,19 @@ class FakeTelegram(FakeProvider):
     async def answer_callback(self, request: Request) -> Response:
         self.requests.append({"method": "answerCallbackQuery", "payload": await request.json()})
         return JSONResponse({"ok": True, "result": True})
+
+    async def deliver(self, webhook_url: str, secret: str, update: dict[str, Any]) -> httpx.Response:
+        """Post an update to the bot's webhook as Telegram does; a `sendMessage` in the webhook's
+        answer is carried out like a Bot API call, so its text reaches the chat here."""
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                webhook_url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+            )
+        answer = response.json() if response.status_code == 200 else {}
+        if answer.get("method") == "sendMessage":
+            payload = {key: value for key, value in answer.items() if key != "method"}
+            self.requests.append({"chat_id": str(answer["chat_id"]), "payload": payload, "answer": "ok"})
+        return response
 
     def app(self) -> Starlette:
         return Starlette(
