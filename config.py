@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # queue their events (0: every request only queues), and workflows the relay signals at once.
     relay_inline: int = Field(4, ge=0, validation_alias=_env("NUDGEFLOW_RELAY_INLINE"))
     relay_concurrency: int = Field(2, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_CONCURRENCY"))
+    # The relay adds senders up to this many while a backlog waits and Temporal answers quickly
+    # (api/relay.Pace); equal to relay_concurrency, it keeps that many, fixed.
+    relay_most_senders: int = Field(16, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_MOST_SENDERS"))
     # Times Temporal may refuse one event (too big, an id too long) before it is dead-lettered
     # (`GET /v1/events/dead`); an outage is not a refusal and is waited out however long it lasts.
     relay_max_refusals: int = Field(5, ge=1, validation_alias=_env("NUDGEFLOW_RELAY_MAX_REFUSALS"))

@@ -81,6 +81,7 @@ def create_app(
             app.state.store,
             inline=settings.relay_inline,
             concurrency=settings.relay_concurrency,
+            most_senders=settings.relay_most_senders,
             task_timeout=timedelta(seconds=settings.workflow_task_timeout),
             lease=timedelta(seconds=settings.relay_lease),
             max_refusals=settings.relay_max_refusals,

@@ -9,7 +9,10 @@ Then:
   backend hears 202 (if Temporal takes longer than `INLINE_BUDGET`, the relay takes over);
 - otherwise the request queues its events here and answers at once. `concurrency` senders signal
   the queued workflows, tenants taking turns (a tenant with thousands queued waits its turn like one
-  with a single event), each workflow's events in the order they were accepted.
+  with a single event), each workflow's events in the order they were accepted. How many senders
+  signal at once adapts (`Pace`): more while a backlog waits and Temporal answers quickly, fewer as
+  soon as requests slow down: a burst's requests are answered first, then the backlog drains as
+  fast as Temporal takes signals.
 
 Temporal away (no connection, a timeout) is waited out with backoff, however long. Temporal
 *refusing* an event (too big, an id over its limits, a payload it cannot encode) is counted on the
@@ -31,6 +34,7 @@ at once when this process saves new ones), so its first workflow task need not f
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import os
@@ -76,6 +80,19 @@ TENANT_BACKLOG = 1_000
 TURN = 20
 # Temporal's answers that mean "never this event", not "not now".
 REFUSED = frozenset({RPCStatusCode.INVALID_ARGUMENT})
+# The senders' pace (Pace): at most this many; reconsidered this often (seconds); a signal slower
+# than SIGNAL_SLOW means Temporal is queueing them, a request's store work slower than REQUEST_SLOW
+# that the API is starved; an observation older than FRESH no longer counts (nobody is waiting).
+MOST_SENDERS = 16
+PACE_EVERY = 0.25
+SIGNAL_SLOW = 0.3
+REQUEST_SLOW = 0.25
+FRESH = 1.0
+SENDERS = Gauge("nudgeflow_relay_senders", "Relay senders signalling workflows at once")
+# When this request took its lease: deliver() then knows how long the request's store work took.
+_REQUEST_BEGAN: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "relay_request_began", default=None
+)
 
 Key = tuple[str, str]
 
@@ -106,6 +123,53 @@ class Accepted:
         )
 
 
+@dataclass
+class Pace:
+    """How many senders signal at once: as many as Temporal takes while the requests stay quick.
+
+    Reconsidered every PACE_EVERY: requests slower than `request_slow` halve it (a burst's requests
+    come first); signals slower than `signal_slow` take one away (Temporal queues them: more would
+    only wait longer); else, while more events wait than senders signal, one more. Never fewer than
+    `least` (the configured concurrency), never more than `most`.
+    """
+
+    least: int
+    most: int = MOST_SENDERS
+    signal_slow: float = SIGNAL_SLOW
+    request_slow: float = REQUEST_SLOW
+    senders: int = 0
+
+    def __post_init__(self) -> None:
+        self.most = max(self.most, self.least)
+        self.senders = self.senders or self.least
+
+    def adjust(self, backlog: int, signal_s: float | None, request_s: float | None) -> int:
+        """The number of senders from now on, given the events waiting and the recent latencies."""
+        if request_s is not None and request_s > self.request_slow:
+            self.senders = max(self.least, self.senders // 2)
+        elif signal_s is not None and signal_s > self.signal_slow:
+            self.senders = max(self.least, self.senders - 1)
+        elif backlog > self.senders:
+            self.senders = min(self.most, self.senders + 1)
+        return self.senders
+
+
+class Latency:
+    """A moving average of recent durations; None once nothing was observed for FRESH seconds."""
+
+    def __init__(self, weight: float = 0.2) -> None:
+        self._weight, self._mean, self._at = weight, 0.0, -FRESH
+
+    def observe(self, seconds: float) -> None:
+        fresh = time.monotonic() - self._at < FRESH
+        self._mean = self._mean + self._weight * (seconds - self._mean) if fresh else seconds
+        self._at = time.monotonic()
+
+    @property
+    def recent(self) -> float | None:
+        return self._mean if time.monotonic() - self._at < FRESH else None
+
+
 def refused(exc: BaseException) -> bool:
     """Temporal will never take this event: retrying it is pointless, unlike an outage."""
     if isinstance(exc, RPCError):
@@ -127,6 +191,7 @@ class Relay:
         lease: timedelta = LEASE,
         max_refusals: int = MAX_REFUSALS,
         task_timeout: timedelta | None = None,
+        most_senders: int = MOST_SENDERS,
     ) -> None:
         self._client, self._task_queue, self._store = client, task_queue, store
         self._task_timeout = task_timeout
@@ -134,7 +199,9 @@ class Relay:
         self._inline_limit, self._sweep_every = inline, min(sweep_every, lease.total_seconds() / 4)
         self._lease, self._max_refusals = lease, max_refusals
         self.owner = _owner()
-        self._concurrency = concurrency
+        self._pace = Pace(least=concurrency, most=most_senders)
+        self._paced_at = 0.0
+        self._signals, self._requests = Latency(), Latency()
         self._inline = 0
         # Workflow id -> its events in order; tenant -> its workflows ready to be signalled, in turn;
         # the tenants with a workflow ready, round robin. A workflow being signalled or waiting to
@@ -164,6 +231,7 @@ class Relay:
         """
         if tenant is not None and not self._has_room(tenant):
             return None
+        _REQUEST_BEGAN.set(time.monotonic())
         return Lease(owner=self.owner, until=utcnow() + self._lease)
 
     def _has_room(self, tenant: str) -> bool:
@@ -175,6 +243,10 @@ class Relay:
         `leased`: the events were stored under this relay's lease (`lease`); else it takes them
         first, and leaves those another process holds to that process.
         """
+        began = _REQUEST_BEGAN.get()
+        if began is not None:  # a request's store work, from its lease to here
+            _REQUEST_BEGAN.set(None)
+            self._requests.observe(time.monotonic() - began)
         if not events:
             return set()
         if not leased:
@@ -297,8 +369,23 @@ class Relay:
         BACKLOG.set(self.backlog)
 
     def _start_senders(self) -> None:
-        if not self._senders:
-            self._senders = [asyncio.create_task(self._sender()) for _ in range(self._concurrency)]
+        while len(self._senders) < self._pace.senders:
+            self._senders.append(asyncio.create_task(self._sender()))
+        SENDERS.set(len(self._senders))
+
+    def _repace(self) -> bool:
+        """Reconsider the pace now and then; whether the calling sender is one too many."""
+        now = time.monotonic()
+        if now - self._paced_at >= PACE_EVERY:
+            self._paced_at = now
+            self._pace.adjust(self.backlog, self._signals.recent, self._requests.recent)
+            self._start_senders()
+        current = asyncio.current_task()
+        if len(self._senders) > self._pace.senders and current in self._senders:
+            self._senders.remove(current)
+            SENDERS.set(len(self._senders))
+            return True
+        return False
 
     def _make_ready(self, workflow_id: str, tenant: str) -> None:
         ready = self._ready.get(tenant)
@@ -329,7 +416,7 @@ class Relay:
         return workflow_id
 
     async def _sender(self) -> None:
-        while True:
+        while not self._repace():
             workflow_id = await self._next()
             queue = self._queues.get(workflow_id)
             if not queue:
@@ -444,11 +531,13 @@ class Relay:
         ignored: list[Accepted] = []
         failure: BaseException | None = None
         for accepted in batch:
+            began = time.monotonic()
             try:
                 with tracing.relaying(accepted.trace, accepted.event.type):
                     running = await signal_with_start(
                         self._client, self._task_queue, target, [accepted.event], self._task_timeout
                     )
+                self._signals.observe(time.monotonic() - began)
             except Exception as exc:
                 failure = exc
                 break
