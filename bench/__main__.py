@@ -19,16 +19,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import celery_baseline, end_to_end, footprint, ingest, reminders, render
+from bench import celery_baseline, end_to_end, footprint, ingest, recalls, reminders, render
 from bench.report import RESULTS, Report, table
 
-ORDER = ("render", "ingest", "end_to_end", "reminders", "footprint", "celery_baseline")
+ORDER = ("render", "ingest", "end_to_end", "reminders", "footprint", "recalls", "celery_baseline")
 SMOKE: dict[str, dict[str, Any]] = {
     "render": {"count": 20},
     "ingest": {"events": 20, "clients": 4},
     "end_to_end": {"events": 10, "clients": 4},
     "reminders": {"sizes": [20], "window": 4.0},
     "footprint": {"open_count": 20, "finished": 5, "lead": 12.0},
+    "recalls": {"open_count": 20},
     "celery_baseline": {"m": 20, "window": 4.0, "burst": 10, "k": 8, "far": 20, "quick": True},
 }
 
@@ -50,6 +51,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--open", type=int, default=2000, help="footprint: open lifecycles (try 10000)")
     parser.add_argument("--finished", type=int, default=200, help="footprint: lifecycles run to their end")
+    parser.add_argument("--recalls", type=int, default=10_000, help="recalls: open recalls due in 6 months")
     parser.add_argument("--celery-load", type=int, default=2000, help="celery: reminders in one minute")
     parser.add_argument("--far", type=int, default=2000, help="celery: reminders an hour ahead (memory)")
     args = parser.parse_args(argv)
@@ -70,9 +72,10 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Report]]]
             "end_to_end": {"events": args.e2e_events, "clients": args.clients},
             "reminders": {"sizes": args.sizes},
             "footprint": {"open_count": args.open, "finished": args.finished},
+            "recalls": {"open_count": args.recalls},
             "celery_baseline": {"m": args.celery_load, "far": args.far},
         }
-    for name in ("ingest", "end_to_end", "reminders", "footprint"):
+    for name in ("ingest", "end_to_end", "reminders", "footprint", "recalls"):
         sizes[name]["tuning"] = tuning
     modules = {
         "render": render,
@@ -80,6 +83,7 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Report]]]
         "end_to_end": end_to_end,
         "reminders": reminders,
         "footprint": footprint,
+        "recalls": recalls,
         "celery_baseline": celery_baseline,
     }
     chosen = args.only or list(ORDER)
