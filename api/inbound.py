@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from temporalio.service import RPCError
 
 from api import answers
 from api.auth import StoreDep
-from api.problems import Problem
+from api.problems import FieldError, Problem
 from channels import replies, twilio, whatsapp
 from channels.config import ChannelsConfig, get_channels_config, reply_secret
 from domain.contacts import Channel
@@ -36,6 +37,10 @@ from workflows.inputs import DeliveryFailed
 log = logging.getLogger("nudgeflow.inbound")
 # What reading a provider's body that is not the shape it documents raises.
 MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError)
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# Twilio's SIDs are two letters and 32 hex digits; anything that fits the store's columns is read.
+TWILIO_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+MAX_TEXT = 10_000
 
 
 class InboundRoute(APIRoute):
@@ -309,9 +314,26 @@ async def _record_status(
         log.warning("delivery %s failed after its lifecycle ended: %s", delivery.id, exc.message)
 
 
+def _incoming_errors(form: dict[str, str]) -> list[FieldError]:
+    """What makes a form no incoming message: no SID, a sender that is no phone number, NULs."""
+    errors = [
+        FieldError(field=name, message="holds a NUL character") for name, v in form.items() if "\x00" in v
+    ]
+    if not TWILIO_SID.match(form.get("MessageSid", "")):
+        errors.append(FieldError(field="MessageSid", message="a Twilio message SID is required"))
+    if not E164.match(form.get("From", "")):
+        errors.append(FieldError(field="From", message="an E.164 phone number is required"))
+    if len(form.get("Body", "")) > MAX_TEXT:
+        errors.append(FieldError(field="Body", message=f"over {MAX_TEXT} characters"))
+    return errors
+
+
 @router.post("/twilio")
 async def twilio_status(request: Request, store: StoreDep) -> Response:
     config = channels_config(request)
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # Twilio posts forms, and only forms: anything else did not come from it.
+        raise Problem(415, "Unsupported media type", "Twilio posts application/x-www-form-urlencoded")
     form = {key: str(value) for key, value in (await request.form()).items()}
     # Twilio signs the whole URL it called, query string included: ours as the public sees it, not
     # as the proxy forwarded it.
@@ -328,8 +350,9 @@ async def twilio_status(request: Request, store: StoreDep) -> Response:
     if form.get("SmsStatus") == "received" or ("Body" in form and "MessageStatus" not in form):
         # A message from a patient (the number's "a message comes in" webhook): an answer, a STOP.
         sender, sid = form.get("From", ""), form.get("MessageSid", "")
-        if not sid or not sender.startswith("+"):
-            raise Problem(400, "Bad request", "an incoming message needs MessageSid and an E.164 From")
+        if errors := _incoming_errors(form):
+            why = "an incoming message needs MessageSid and an E.164 From"
+            raise Problem(400, "Bad request", why, errors=errors)
         await answers.text_reply(
             request,
             store,
