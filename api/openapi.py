@@ -20,6 +20,7 @@ MEANINGS = {
     401: "No API key, or not a valid one: `Authorization: Bearer <tenant API key>`",
     404: "Nothing by that name in this tenant",
     413: "The body, or one event in it, is over the limit",
+    409: "Not possible as the engine is set up (a provider it needs is not configured)",
     415: "Not a media type this route reads",
     422: "Fields that are invalid, each named in `errors`",
     503: "The store or the workflow engine does not answer: retry after `Retry-After` seconds",

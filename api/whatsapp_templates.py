@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from api.auth import StoreDep, Tenant
-from api.openapi import TENANT_PROBLEMS
+from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
 from channels.base import SendError
 from channels.config import ChannelsConfig, get_channels_config
@@ -60,7 +60,11 @@ async def template_statuses(tenant: Tenant, store: StoreDep) -> TemplateStatuses
     return TemplateStatuses(templates=await WhatsAppTemplates(store.engine).list(tenant))
 
 
-@router.put("/v1/whatsapp/templates/{template}/{language}", response_model=TemplateStatusRecord)
+@router.put(
+    "/v1/whatsapp/templates/{template}/{language}",
+    response_model=TemplateStatusRecord,
+    responses=problems(400),
+)
 async def set_template_status(
     template: TemplateName, language: LanguageCode, body: StaffStatus, tenant: Tenant, store: StoreDep
 ) -> TemplateStatusRecord:
@@ -79,16 +83,14 @@ async def set_template_status(
     return next(r for r in await templates.list(tenant) if (r.template, r.language) == (template, language))
 
 
-@router.post("/v1/whatsapp/templates/sync", response_model=SyncResult)
+@router.post("/v1/whatsapp/templates/sync", response_model=SyncResult, responses=problems(409))
 async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreDep) -> SyncResult:
     """Read every template's status per language from Meta into the store, now."""
     adapters = build_adapters(_config(request))
     try:
         adapter = adapters.get(Channel.WHATSAPP)
         if not isinstance(adapter, WhatsAppAdapter) or not adapter.business_account_id:
-            raise Problem(
-                503, "WhatsApp not configured", "set NUDGEFLOW_WHATSAPP_BUSINESS_ACCOUNT_ID", retry_after=3600
-            )
+            raise Problem(409, "WhatsApp not configured", "set NUDGEFLOW_WHATSAPP_BUSINESS_ACCOUNT_ID")
         try:
             found = await adapter.template_statuses()
         except SendError as exc:
