@@ -121,6 +121,12 @@ async def _press(
         request, store, f"/inbound/{provider}", delivery, event_type, dict(extra), str(found[1])
     )
     if done.startswith("stale: "):
+        if phone is not None:
+            # WhatsApp has no callback answer: what changed goes back as a message, once per press.
+            contact = await store.get_contact(delivery.tenant, delivery.contact_id)
+            if contact is not None:
+                text, key = done.removeprefix("stale: "), f"stale:{delivery.id}:{found[1]}"
+                await answers.say(request, store, delivery.tenant, contact, Channel.WHATSAPP, text, key)
         return done.removeprefix("stale: ")
     return EXPIRED if done == "nothing owns it" else "Thank you, noted."
 

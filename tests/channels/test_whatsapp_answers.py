@@ -224,3 +224,27 @@ async def test_malformed_and_forged_whatsapp_bodies_are_refused_with_4xx(desk: D
             "/v1/whatsapp/templates/visit_reminder/xx-YY", json={"status": "approved"}, headers=key(desk)
         )
     ).status_code == 422
+
+
+async def test_a_quick_reply_after_a_reschedule_is_not_applied_and_the_patient_hears_the_new_time(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number = phone()
+    person = await on_whatsapp(desk, fakes, number, window=False)
+    starts_at = await reminded(desk, "wa-5", person)
+    [reminder] = sent_to(fakes, number, "visit_reminder")
+    quick = [c for c in reminder["template"]["components"] if c.get("sub_type") == "quick_reply"]
+    moved_to = starts_at + timedelta(days=2)
+    await desk.clinic.post(
+        "appointment.rescheduled",
+        {"appointment_id": "wa-5", "starts_at": moved_to.isoformat(), "duration_minutes": 30},
+    )
+    fakes.whatsapp.window.add(number)  # Meta opens the window when the patient writes or taps
+    payload = quick[0]["parameters"][0]["payload"]
+    pressed = whatsapp.quick_reply(number, int(datetime.now(UTC).timestamp()), payload, "Приду", "wamid.R1")
+    for _ in range(2):  # Meta redelivers a webhook it is unsure of: still one answer
+        assert (await post(desk, pressed)).status_code == 200
+
+    assert (await desk.clinic.settle("wa-5")).view.attendance is None  # type: ignore[union-attr]
+    told = [p["text"]["body"] for p in sent_to(fakes, number) if p["type"] == "text"]
+    assert len(told) == 1 and "перенес" in told[0]
