@@ -36,6 +36,7 @@ from activities.models import (
 from activities.whatsapp_templates import tell_staff_once, template_choice
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from channels.base import RECEIVER_DEDUPES, SendReceipt
+from channels.sms import receives_replies
 from channels.telegram_links import LINK_PREFIX, OFFERED_ON, OFFERED_WITH
 from domain.calendar import build_ics
 from domain.contacts import Channel, Contact
@@ -386,6 +387,10 @@ class NudgeActivities:
                 as_sent = recipient
                 if notice is not None and choice is not None and choice.locale is not None:
                     as_sent = recipient.model_copy(update={"locale": choice.locale})  # the fallback
+                # An SMS asks for "1 / 2" only where the gateway hands the answer back (Twilio).
+                context["can_reply"] = channel is not Channel.SMS or receives_replies(
+                    self.adapters.get(channel), recipient.phone or ""
+                )
                 rendered = await self._render(row, input, as_sent, channel, context)
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.

@@ -16,6 +16,13 @@ from channels.outbox import OutboxAdapter
 from domain.routing import sms_gateway
 
 
+def receives_replies(adapter: object, phone: str) -> bool:
+    """Whether an SMS to `phone` can be answered: only through a gateway that hands replies back
+    (Twilio; SMS Aero and rocketsms.by send from alphanumeric names and document no incoming API)."""
+    gateway = adapter.gateway(phone) if isinstance(adapter, SmsAdapter) else adapter
+    return bool(getattr(gateway, "receives_replies", False))
+
+
 class SmsAdapter:
     """Sends through the gateway for the number's country; a gateway without credentials is the outbox."""
 

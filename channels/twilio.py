@@ -36,6 +36,8 @@ def classify(phone: str, response: httpx.Response) -> SendError | None:
 
 class TwilioAdapter:
     provider = PROVIDER
+    # Patients' replies come back through the number's incoming-message webhook (api/inbound.py).
+    receives_replies = True
 
     def __init__(
         self,

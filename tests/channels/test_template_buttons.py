@@ -250,3 +250,21 @@ async def test_a_lesson_rating_by_sms_digit_rates_the_lesson(desk: Desk, fakes: 
     assert (await text(desk, fakes, number, "4 отлично")).status_code == 200
 
     await until(desk, ref, lambda state: state.summary["rating"] == 4)
+
+
+async def test_an_sms_reminder_asks_for_1_or_2_only_where_the_answer_comes_back(
+    desk: Desk, fakes: Fakes
+) -> None:
+    twilio_number, aero_number = f"+4477008{next(_n) + 42000:05d}", f"+7916{next(_n) + 4200000:07d}"
+    starts_at = await local_day(desk.clinic, 3, time(14, 0))
+    for ref, number in (("ask-t", twilio_number), ("ask-a", aero_number)):
+        person = patient(id=f"p-{ref}", phone=number, preferred_channels=["sms"])
+        await desk.clinic.post("appointment.confirmed", appointment(ref, starts_at, patient=person))
+    await desk.clinic.advance_to(starts_at - timedelta(hours=23), "ask-a")
+
+    [*_, by_twilio] = [r["payload"]["Body"] for r in fakes.twilio.sent() if r["to"] == twilio_number]
+    [*_, by_aero] = [
+        r["payload"]["text"] for r in fakes.smsaero.sent() if r["payload"]["number"] == aero_number[1:]
+    ]
+    assert "Ответьте 1 — да, 2 — нет" in by_twilio
+    assert "Ответьте" not in by_aero and "Напоминаем" in by_aero  # SMS Aero hands no reply back
