@@ -291,14 +291,15 @@ async def answer(
     changed = await stale(request, delivery)
     if changed is not None:
         return f"stale: {changed}"
-    aggregate_id = delivery.subject.partition(":")[2]
+    kind, _, aggregate_id = delivery.subject.partition(":")
     payload: dict[str, Any] = {"appointment_id": aggregate_id}
     version = VERSION.search(delivery.step)
     if version is not None:
         # The time the patient answered about: the lifecycle ignores it if the time moved since.
         payload["schedule_version"] = int(version.group(1))
-    if event_type == "feedback.submitted":
-        payload = {"subject_id": aggregate_id, **{k: v for k, v in extra.items() if v}}
+    if event_type in ("feedback.submitted", "payment.reported"):
+        # About the lifecycle the message came from: a lesson's rating, an invoice's "I've paid".
+        payload = {"subject_id": aggregate_id, "subject_kind": kind, **{k: v for k, v in extra.items() if v}}
     if event_type == "slot.declined":
         return "declined the offered slot"
     if event_type == "slot.accepted":

@@ -76,12 +76,18 @@ def pressed(data: str, secret: str, now: datetime) -> tuple[int, int] | None:
 
 
 # What the n-th button of a template means: (event type, extra data). Index order follows the
-# template's `buttons` list ("I'll come", "I can't come"; ratings 1 to 5).
+# template's `buttons` list ("I'll come", "I can't come"; ratings 1 to 5; "I've paid"). Which
+# lifecycle the event is about comes from the delivery (a lesson's rating names the lesson).
+RATINGS = [("feedback.submitted", {"rating": n}) for n in range(1, 6)]
 ANSWERS: dict[str, list[tuple[str, dict[str, int]]]] = {
     "visit_reminder": [("attendance.confirmed", {}), ("attendance.declined", {})],
     "slot_offer": [("slot.accepted", {})],
-    "feedback_request": [("feedback.submitted", {"rating": n}) for n in range(1, 6)],
-    "feedback_followup": [("feedback.submitted", {"rating": n}) for n in range(1, 6)],
+    "feedback_request": RATINGS,
+    "feedback_followup": RATINGS,
+    "lesson_feedback_request": RATINGS,
+    "lesson_feedback_followup": RATINGS,
+    "payment_nudge": [("payment.reported", {})],
+    "balance_nudge": [("payment.reported", {})],
 }
 
 

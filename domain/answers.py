@@ -23,6 +23,8 @@ QUESTIONS: dict[str, Question] = {
     "slot_offer": "slot",
     "feedback_request": "rating",
     "feedback_followup": "rating",
+    "lesson_feedback_request": "rating",
+    "lesson_feedback_followup": "rating",
 }
 
 

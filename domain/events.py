@@ -83,6 +83,18 @@ class FeedbackSubmitted(_Data):
     subject_kind: Literal["appointment", "lesson"] = "appointment"
 
 
+class PaymentReported(_Data):
+    """`payment.reported`: the payer says it is paid (the "I've paid" button); staff check it.
+
+    Only the backend's `invoice.paid` / `balance.topped_up` settles the payment; this one holds
+    the nudges and tells staff.
+    """
+
+    subject_id: Id = Field(min_length=1)
+    subject_kind: Literal["invoice", "balance"] = "invoice"
+    comment: Text = ""
+
+
 class Teacher(_Data):
     id: Id
     name: Name
@@ -241,6 +253,7 @@ EVENT_DATA: dict[str, type[_Data]] = {
     "attendance.confirmed": AppointmentRef,
     "attendance.declined": AppointmentRef,
     "feedback.submitted": FeedbackSubmitted,
+    "payment.reported": PaymentReported,
     "lesson.scheduled": Lesson,
     "lesson.rescheduled": LessonChange,
     "lesson.cancelled": LessonChange,

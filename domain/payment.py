@@ -33,6 +33,8 @@ class PaymentView(BaseModel):
     opened_at: datetime | None = None
     status_at: datetime | None = None
     first_event_at: datetime | None = None
+    # When the payer pressed "I've paid" in this series: nudges hold, staff are asked to check.
+    reported_at: datetime | None = None
 
     @property
     def payer(self) -> Contact | None:
@@ -56,7 +58,9 @@ def apply(view: PaymentView, event: DomainEvent) -> None:
         # Already nudging: the same series goes on; a second `balance.low` starts nothing new.
         if view.status is not PaymentStatus.NUDGING:
             view.status, view.status_at, view.opened_at = PaymentStatus.NUDGING, at, at
-            view.series += 1
+            view.series, view.reported_at = view.series + 1, None
+    elif event.type == "payment.reported" and view.status is PaymentStatus.NUDGING:
+        view.reported_at = view.reported_at or at
 
 
 def stopped(events: list[DomainEvent]) -> bool:
@@ -114,6 +118,19 @@ def plan_payment(view: PaymentView, settings: TenantSettings, done: dict[str, St
             )
             continue
         due = max(moment, view.opened_at)
+        if view.reported_at is not None and due > view.reported_at:
+            reason = "the payer says it is paid: staff were asked to check"
+            p.to_contact(
+                step,
+                template,
+                "payer",
+                payer,
+                view.reported_at,
+                deadline=None,
+                expires_at=None,
+                skip_reason=reason,
+            )
+            continue
         expires = moments[i + 1] if i + 1 < count else None
         p.to_contact(
             step,
@@ -125,8 +142,11 @@ def plan_payment(view: PaymentView, settings: TenantSettings, done: dict[str, St
             expires_at=expires,
             facts=MessageFacts(nudge=i + 1, nudges=count),
         )
+    if view.reported_at is not None:
+        p.to_staff(f"reported-s{view.series}", "staff_payment_reported", view.reported_at)
     last = done.get(f"nudge-{count}-s{view.series}")
-    escalate_at = (last.at if last else moments[-1]) + settings.payment_escalation_delay
+    # A nudge held by "I've paid" is done early: still unpaid after the last moment, a manager hears.
+    escalate_at = (max(last.at, moments[-1]) if last else moments[-1]) + settings.payment_escalation_delay
     if last is not None:
         p.to_staff(
             f"escalate-s{view.series}", "staff_payment_overdue", escalate_at, facts=MessageFacts(nudges=count)

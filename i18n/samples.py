@@ -30,6 +30,7 @@ TEMPLATE_KEYS = (
     "payment_nudge",
     "balance_nudge",
     "staff_payment_overdue",
+    "staff_payment_reported",
     "chat_unread_push",
     "chat_unread_sms",
     "staff_delivery_failed",
@@ -95,6 +96,7 @@ _SEND_MOMENT = {
     "payment_nudge": timedelta(0),
     "balance_nudge": timedelta(0),
     "staff_payment_overdue": timedelta(days=5),
+    "staff_payment_reported": timedelta(days=1, hours=2),
     "chat_unread_push": timedelta(hours=2, seconds=5),
     "chat_unread_sms": timedelta(hours=2, minutes=10),
     "staff_delivery_failed": timedelta(hours=-24, minutes=1),
@@ -136,7 +138,9 @@ _SCHOOL = {
     },
 }
 LESSON_KEYS = frozenset(key for key in TEMPLATE_KEYS if key.startswith("lesson_"))
-_PAYMENT_KEYS = frozenset({"payment_nudge", "balance_nudge", "staff_payment_overdue"})
+_PAYMENT_KEYS = frozenset(
+    {"payment_nudge", "balance_nudge", "staff_payment_overdue", "staff_payment_reported"}
+)
 _CHAT_KEYS = frozenset({"chat_unread_push", "chat_unread_sms"})
 
 

@@ -69,6 +69,8 @@ def _owner(event_type: str, data: BaseModel) -> tuple[str, str] | None:
         return "slot", str(getattr(data, "slot_id"))  # noqa: B009
     if family == "lesson":
         return "lesson", str(getattr(data, "lesson_id"))  # noqa: B009
+    if event_type == "payment.reported":  # the payer's "I've paid": the invoice's or balance's
+        return str(getattr(data, "subject_kind")), str(getattr(data, "subject_id"))  # noqa: B009
     if (recall := recall_of(data)) is not None:
         return "recall", recall
     if isinstance(data, FeedbackSubmitted):

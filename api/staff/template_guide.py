@@ -221,6 +221,12 @@ GUIDE: dict[str, Guide] = {
             delay=lambda s, t: duration(s.payment_escalation_delay, t),
         ),
     ),
+    "staff_payment_reported": Guide(
+        "billing",
+        "staff",
+        _("Payer says it is paid"),
+        _fixed(_('when the payer presses "I\'ve paid" under a payment reminder, to a manager')),
+    ),
     "chat_unread_push": Guide(
         "chat",
         "contact",
