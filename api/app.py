@@ -90,6 +90,8 @@ def create_app(
         if settings.payload_retention_days > 0:
             keep = timedelta(days=settings.payload_retention_days)
             background.append(asyncio.create_task(retention.purge_forever(app.state.store, keep)))
+        # Meta's WhatsApp template statuses, hourly, when a business account is configured.
+        background.append(asyncio.create_task(whatsapp_template_statuses.sync_forever(app)))
         yield
         for task in background:
             task.cancel()

@@ -4,15 +4,18 @@
 rejected, paused), reason, source (sync | staff) and when; `POST /v1/whatsapp/templates/sync` reads
 the business account's templates from Meta (`GET /{WABA-ID}/message_templates`) into it; `PUT
 /v1/whatsapp/templates/{template}/{language}` is staff's word for one (an appeal Meta has not
-answered yet, a language they want held back). Sends honour them (activities/whatsapp_templates.py).
+answered yet, a language they want held back). Every API process also syncs them hourly when a
+business account is configured. Sends honour them (activities/whatsapp_templates.py).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from pydantic import BaseModel, Field
 
 from api.auth import StoreDep, Tenant
@@ -28,6 +31,8 @@ from domain.whatsapp_templates import TemplateStatus
 from store.whatsapp_templates import TemplateStatusRecord, WhatsAppTemplates
 
 router = APIRouter(responses=TENANT_PROBLEMS)
+log = logging.getLogger("nudgeflow.whatsapp_templates")
+SYNC_EVERY = timedelta(hours=1)
 # Meta's template names and language codes (`en`, `en_US`, `zh_Hant_HK` is not one of ours).
 TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,512}$")]
 LanguageCode = Annotated[str, Path(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")]
@@ -83,10 +88,9 @@ async def set_template_status(
     return next(r for r in await templates.list(tenant) if (r.template, r.language) == (template, language))
 
 
-@router.post("/v1/whatsapp/templates/sync", response_model=SyncResult, responses=problems(409))
-async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreDep) -> SyncResult:
-    """Read every template's status per language from Meta into the store, now."""
-    adapters = build_adapters(_config(request))
+async def read_from_meta(config: ChannelsConfig) -> list[TemplateStatusRecord]:
+    """Every template × language of the business account, as Meta reports it now."""
+    adapters = build_adapters(config)
     try:
         adapter = adapters.get(Channel.WHATSAPP)
         if not isinstance(adapter, WhatsAppAdapter) or not adapter.business_account_id:
@@ -94,17 +98,41 @@ async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreD
         try:
             found = await adapter.template_statuses()
         except SendError as exc:
-            raise Problem(
-                503, "WhatsApp unavailable", f"the template list could not be read: {exc}", retry_after=60
-            ) from exc
+            detail = f"the template list could not be read: {exc}"
+            raise Problem(503, "WhatsApp unavailable", detail, retry_after=60) from exc
     finally:
         await close_adapters(adapters)
     now = datetime.now(UTC)
-    records = [
+    return [
         TemplateStatusRecord(
             template=name, language=language, status=status, reason=reason, source="sync", updated_at=now
         )
         for name, language, status, reason in found
     ]
+
+
+@router.post("/v1/whatsapp/templates/sync", response_model=SyncResult, responses=problems(409))
+async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreDep) -> SyncResult:
+    """Read every template's status per language from Meta into the store, now."""
+    records = await read_from_meta(_config(request))
     changed = await WhatsAppTemplates(store.engine).put(tenant, records)
     return SyncResult(templates=len(records), changed=changed)
+
+
+async def sync_forever(app: FastAPI, every: timedelta = SYNC_EVERY) -> None:
+    """Until cancelled, in every API process: Meta's statuses for every tenant, now and then.
+    Nothing runs without a business account configured."""
+    config = getattr(app.state, "channels", None)
+    config = config if isinstance(config, ChannelsConfig) else get_channels_config()
+    if not (config.whatsapp_business_account_id and config.whatsapp_access_token):
+        return
+    while True:
+        try:
+            records = await read_from_meta(config)
+            templates = WhatsAppTemplates(app.state.store.engine)
+            changed = sum([await templates.put(tenant, records) for tenant in await templates.tenants()])
+            if changed:
+                log.info("WhatsApp template statuses: %d changed", changed)
+        except Exception:  # Meta or the store is away: next time
+            log.warning("WhatsApp template statuses could not be synced; trying again in %s", every)
+        await asyncio.sleep(every.total_seconds())

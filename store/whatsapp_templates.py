@@ -11,7 +11,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from domain.whatsapp_templates import TemplateStatus
-from store.tables import WhatsAppTemplateStatusRow, utcnow
+from store.tables import TenantRow, WhatsAppTemplateStatusRow, utcnow
 
 
 class TemplateStatusRecord(BaseModel):
@@ -31,6 +31,11 @@ def _record(row: WhatsAppTemplateStatusRow) -> TemplateStatusRecord:
 class WhatsAppTemplates:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def tenants(self) -> list[str]:
+        """Every tenant, for a sync that writes Meta's statuses for each of them."""
+        async with self._sessions() as session:
+            return list(await session.scalars(select(TenantRow.id).order_by(TenantRow.id)))
 
     async def statuses(self, tenant: str, template: str) -> dict[str, TemplateStatus]:
         """Language code -> status of one template; {} when nothing is known of it."""

@@ -7,6 +7,7 @@ tenant's fallback language or by the next channel, the delivery log says why, an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -248,3 +249,21 @@ async def test_a_quick_reply_after_a_reschedule_is_not_applied_and_the_patient_h
     assert (await desk.clinic.settle("wa-5")).view.attendance is None  # type: ignore[union-attr]
     told = [p["text"]["body"] for p in sent_to(fakes, number) if p["type"] == "text"]
     assert len(told) == 1 and "перенес" in told[0]
+
+
+async def test_an_api_process_with_a_business_account_syncs_the_statuses_by_itself(
+    time_env: WorkflowEnvironment, fakes: Fakes, task_queue: str, tmp_path: Path
+) -> None:
+    fakes.whatsapp.templates[("hourly_sync_check", "tr")] = "PAUSED"
+    try:
+        async with open_desk(time_env, fakes, task_queue, tmp_path) as desk:
+            for _ in range(100):
+                listed = (await desk.api.get("/v1/whatsapp/templates", headers=key(desk))).json()["templates"]
+                if listed:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        fakes.whatsapp.templates.pop(("hourly_sync_check", "tr"))
+    assert [(t["template"], t["language"], t["status"], t["source"]) for t in listed] == [
+        ("hourly_sync_check", "tr", "paused", "sync")
+    ]
