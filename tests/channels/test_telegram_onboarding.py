@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,33 @@ async def test_a_contact_already_in_telegram_is_not_offered_the_link(desk: Desk,
     await confirmed(desk, "tg-4", patient(id="tg-p4", phone=number, telegram_chat_id=chat))
     [confirmation] = telegram_to(fakes, chat)
     assert "t.me" not in confirmation and sms_to(fakes, number) == []
+
+
+def _texts(message: Message) -> list[str]:
+    return [
+        str(part.get_payload(decode=True).decode())  # type: ignore[union-attr]
+        for part in message.walk()
+        if part.get_content_type() in ("text/plain", "text/html")
+    ]
+
+
+async def test_an_email_confirmation_carries_the_link_in_its_text_and_html(desk: Desk, fakes: Fakes) -> None:
+    address = f"tg-{next(_n)}@patients.example"
+    await confirmed(desk, "tg-5", patient(id="tg-p5", phone=None, email=address, locale="de"))
+    [mail] = [m for m in fakes.smtp.messages if m["To"] == address]
+    text, html = _texts(mail)
+    assert "Erinnerungen in Telegram, kostenlos: https://t.me/smile_clinic_bot?start=" in text
+    assert '<a href="https://t.me/smile_clinic_bot?start=' in html
+
+
+async def test_a_whatsapp_confirmation_in_the_window_carries_the_link(desk: Desk, fakes: Fakes) -> None:
+    number = phone()
+    person = patient(id="tg-p6", phone=number, whatsapp=True, locale="en")
+    await desk.clinic.store.upsert_contact(desk.clinic.tenant, Contact.model_validate(person))
+    # The patient wrote to the clinic on WhatsApp an hour ago: free text is allowed for 24 hours.
+    fakes.whatsapp.window.add(number)
+    await desk.clinic.store.open_whatsapp_window(number, datetime.now(UTC) + timedelta(hours=23))
+    await confirmed(desk, "tg-6", person)
+    sent = [r for r in fakes.whatsapp.sent() if r["to"].lstrip("+") == number.lstrip("+")]
+    [body] = [r["payload"]["text"]["body"] for r in sent if r["type"] == "text"]
+    assert "Reminders in Telegram, free: https://t.me/smile_clinic_bot?start=" in body
