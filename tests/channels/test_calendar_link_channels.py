@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import AsyncIterator
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from domain.contacts import Contact
 from tests.channels.clinic import local_day
 from tests.channels.conftest import Fakes
 from tests.channels.test_answers import open_desk
-from tests.channels.test_calendar_link import IPHONE, event_of, links
+from tests.channels.test_calendar_link import ANDROID, IPHONE, event_of, links
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
 
@@ -133,5 +133,14 @@ async def test_the_confirmation_and_the_reschedule_notice_carry_a_link_that_foll
     for either in (link, new_link):
         moved = event_of((await desk.api.get(either, headers={"User-Agent": IPHONE})).text)
         assert (moved["start"], moved["sequence"]) == (moved_to, 1)
+    android = await desk.api.get(new_link, headers={"User-Agent": ANDROID})
+    start_utc = moved_to.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    assert android.status_code == 302 and f"dates={start_utc}" in android.headers["location"]
     if channel == "sms":  # short: two segments at most, the link included
         assert all(len(body) <= 306 for body in reach.received())
+
+    await desk.clinic.post(
+        "appointment.cancelled", {"appointment_id": ref, "cancelled_by": "clinic", "reason": ""}
+    )
+    gone = await desk.api.get(link, headers={"User-Agent": IPHONE})
+    assert "method=CANCEL" in gone.headers["content-type"] and event_of(gone.text)["status"] == "CANCELLED"
