@@ -71,6 +71,7 @@ async def subjects(api: httpx.AsyncClient, **params: str) -> list[str]:
     return sorted(item["subject"] for item in response.json()["deliveries"])
 
 
+@pytest.mark.both_stores
 async def test_the_subject_is_the_aggregate_id_as_the_backend_sent_it(
     api: httpx.AsyncClient, store: Store
 ) -> None:
@@ -103,6 +104,7 @@ async def report(api: httpx.AsyncClient, start: str, end: str, key: dict[str, st
     return body
 
 
+@pytest.mark.both_stores
 async def test_the_cost_report_counts_messages_per_day_channel_and_provider_and_the_saving(
     api: httpx.AsyncClient, store: Store
 ) -> None:
