@@ -45,7 +45,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite", help="the store")
     parser.add_argument("--events", type=int, default=500, help="ingest: events posted")
     parser.add_argument("--clients", type=int, default=16, help="ingest, end_to_end: concurrent clients")
-    parser.add_argument("--e2e-events", type=int, default=300, help="end_to_end: events posted")
+    parser.add_argument("--e2e-events", type=int, default=1000, help="end_to_end: events posted")
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[500, 1000, 2000], help="reminders per minute"
     )

@@ -1,4 +1,5 @@
-"""The bare Temporal floor: a no-op workflow for ingest, a sleep-then-one-activity workflow for reminders.
+"""The bare Temporal floor: a no-op workflow for ingest, a sleep-then-one-activity workflow for reminders,
+and for end to end a workflow started by its signal that runs one activity writing one row to the store.
 
 `python -m bench.floor` runs their worker as its own process, as the product's worker runs.
 """
@@ -12,10 +13,15 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @workflow.defn(name="FloorNoop")
@@ -47,6 +53,44 @@ def _append(path: Path, line: str) -> None:
         out.write(line)
 
 
+# End to end: the row the floor records for each event, in the product's own store (SQLite or PostgreSQL).
+FLOOR_TABLE = "CREATE TABLE bench_floor (key VARCHAR(200) PRIMARY KEY, recorded_at DOUBLE PRECISION)"
+_engine: AsyncEngine | None = None
+
+
+@activity.defn(name="floor_store")
+async def floor_store(key: str) -> None:
+    """One row written to the product's store through its engine: what recording a message costs, bare."""
+    # Imported here: the sandboxed floors (ingest, reminders) would import SQLAlchemy for each run.
+    from sqlalchemy import text
+
+    from store.engine import make_async_engine
+
+    global _engine
+    if _engine is None:
+        _engine = make_async_engine(os.environ["DATABASE_URL"])
+    async with _engine.begin() as connection:
+        statement = text("INSERT INTO bench_floor (key, recorded_at) VALUES (:key, :at)")
+        await connection.execute(statement, {"key": key, "at": time.time()})
+
+
+@workflow.defn(name="FloorEndToEnd")
+class FloorEndToEnd:
+    """Started by the signal that carries its event, runs one activity that records it, and ends."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    @workflow.signal
+    def event(self, payload: str) -> None:
+        self.events += 1
+
+    @workflow.run
+    async def run(self, key: str) -> None:
+        await workflow.wait_condition(lambda: self.events > 0)
+        await workflow.execute_activity(floor_store, key, start_to_close_timeout=timedelta(seconds=30))
+
+
 @workflow.defn(name="FloorReminder")
 class FloorReminder:
     """Sleeps until the planned moment, then runs one no-op activity."""
@@ -70,7 +114,7 @@ def read_record(path: Path) -> dict[str, list[float]]:
     return ran
 
 
-async def main(address: str, task_queue: str) -> None:
+async def main(address: str, task_queue: str, sandboxed: bool = True) -> None:
     # Run as __main__, this module is imported again by name so the sandbox can find the workflows.
     from bench import floor
 
@@ -82,8 +126,10 @@ async def main(address: str, task_queue: str) -> None:
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[floor.FloorNoop, floor.FloorReminder],
-        activities=[floor.floor_record],
+        workflows=[floor.FloorNoop, floor.FloorReminder, floor.FloorEndToEnd],
+        activities=[floor.floor_record, floor.floor_store],
+        # The product's worker runs unsandboxed by default (worker.workflow_runner): so does a fair floor.
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     )
     async with worker:
         await stop.wait()
@@ -94,6 +140,7 @@ if __name__ == "__main__":
     parser.add_argument("--address", required=True)
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--record-file", required=True)
+    parser.add_argument("--unsandboxed", action="store_true", help="no workflow sandbox, as the product")
     args = parser.parse_args()
     os.environ["BENCH_FLOOR_RECORD_FILE"] = args.record_file
-    asyncio.run(main(args.address, args.task_queue))
+    asyncio.run(main(args.address, args.task_queue, sandboxed=not args.unsandboxed))

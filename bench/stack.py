@@ -197,9 +197,10 @@ class Stack:
         self.workers.append(worker)
         return worker
 
-    def start_floor_worker(self, record_file: Path) -> subprocess.Popen[bytes]:
+    def start_floor_worker(self, record_file: Path, sandboxed: bool = True) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "bench.floor", "--address", self.address]
         argv += ["--task-queue", f"{self.task_queue}-floor", "--record-file", str(record_file)]
+        argv += [] if sandboxed else ["--unsandboxed"]
         floor = self.spawn("floor-worker", argv)
         self.others.append(floor)
         return floor
