@@ -8,6 +8,7 @@ pass (the count is read, not locked): the cap can be exceeded by the sends in fl
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
@@ -18,7 +19,26 @@ from domain.consent import ConsentCategory
 from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
 from domain.quiet_hours import fit_quiet_hours
+from domain.settings import TenantSettings
 from store import Store
+
+# A tenant's settings as the cadence read them lately: one query fewer per send; a change to the
+# cadence takes effect within this long.
+SETTINGS_TTL = 30.0
+_recent_settings: dict[tuple[int, str], tuple[float, TenantSettings]] = {}
+
+
+async def _settings(store: Store, tenant: str) -> TenantSettings:
+    now = time.monotonic()
+    key = (id(store), tenant)
+    cached = _recent_settings.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    settings = await store.get_settings(tenant)
+    if len(_recent_settings) > 10_000:
+        _recent_settings.clear()
+    _recent_settings[key] = (now + SETTINGS_TTL, settings)
+    return settings
 
 
 def cadence_category(input: SendMessageInput) -> str | None:
@@ -45,7 +65,7 @@ async def hold_for_cadence(
     # Never before the message's own moment (a worker's clock behind the workflow's: a local attempt
     # in a time-skipping test knows only the real time).
     now = max(now, input.message.send_at)
-    settings = await store.get_settings(input.tenant)
+    settings = await _settings(store, input.tenant)
     policy = settings.cadence
     rules = policy.rules_for(category)
     if not rules:
