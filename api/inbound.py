@@ -62,6 +62,13 @@ class InboundRoute(APIRoute):
 
 router = APIRouter(prefix="/v1/inbound", route_class=InboundRoute)
 EXPIRED = "This button has expired."
+# What the person who pressed a button is told (Telegram shows it at once), in the message's language.
+THANKS = {"en": "Thank you, noted.", "ru": "Спасибо, отмечено.", "de": "Danke, notiert."}
+PAID = {
+    "en": "Thank you! We will check the payment.",
+    "ru": "Спасибо! Мы проверим оплату.",
+    "de": "Danke! Wir prüfen die Zahlung.",
+}
 WELCOME = "telegram_welcome"
 _TEMPLATES = TemplateRenderer()
 ALREADY_LINKED = (
@@ -128,7 +135,10 @@ async def _press(
                 text, key = done.removeprefix("stale: "), f"stale:{delivery.id}:{found[1]}"
                 await answers.say(request, store, delivery.tenant, contact, Channel.WHATSAPP, text, key)
         return done.removeprefix("stale: ")
-    return EXPIRED if done == "nothing owns it" else "Thank you, noted."
+    if done == "nothing owns it":
+        return EXPIRED
+    said = PAID if event_type == "payment.reported" else THANKS
+    return said.get((delivery.locale or "en").split("-")[0].lower(), said["en"])
 
 
 @router.post("/telegram")

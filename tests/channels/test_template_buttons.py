@@ -30,7 +30,8 @@ from workflows.inputs import AppointmentState
 
 ROOT = Path(__file__).parents[2] / "message_templates"
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "tg-hook-secret"}
-THANKS = "Thank you, noted."
+THANKS = "Спасибо, отмечено."  # the patients here read Russian
+PAID = "Спасибо! Мы проверим оплату."
 # The templates this walk sends and presses; the first test holds it to the files.
 WALKED = {
     "visit_reminder",
@@ -186,7 +187,7 @@ async def test_trial_lesson_feedback_buttons_rate_the_lesson(desk: Desk, fakes: 
 async def i_have_paid(desk: Desk, fakes: Fakes, ref: str, template: str, to: str, staff: str) -> list[str]:
     """Press the nudge's only button; what staff were told about it (the next business morning)."""
     [paid] = (await keyboards(desk, fakes, to))[template]
-    assert await press(desk, to, paid) == THANKS
+    assert await press(desk, to, paid) == PAID
     await until(desk, ref, lambda state: state.summary["reported_at"] is not None)
     await desk.clinic.advance(timedelta(days=1), ref)
     return [r["payload"]["text"] for r in fakes.telegram.sent() if r.get("chat_id") == staff]
