@@ -267,3 +267,25 @@ async def test_an_api_process_with_a_business_account_syncs_the_statuses_by_itse
     assert [(t["template"], t["language"], t["status"], t["source"]) for t in listed] == [
         ("hourly_sync_check", "tr", "paused", "sync")
     ]
+
+
+async def test_stop_please_on_whatsapp_revokes_consent_there_with_one_confirmation(
+    desk: Desk, fakes: Fakes
+) -> None:
+    number = phone()
+    person = await on_whatsapp(desk, fakes, number, window=True)
+    await reminded(desk, "wa-6", person)
+    before = len(sent_to(fakes, number))
+    stop = whatsapp.inbound_message(number, int(datetime.now(UTC).timestamp()), "Stop please")
+    stop["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.STOP6"
+    for _ in range(2):  # redelivered: still one confirmation
+        assert (await post(desk, stop)).status_code == 200
+
+    confirmations = [p["text"]["body"] for p in sent_to(fakes, number)[before:] if p["type"] == "text"]
+    assert len(confirmations) == 1 and "СТАРТ" in confirmations[0]
+    consents = (await desk.api.get(f"/v1/contacts/{person['id']}/consents", headers=key(desk))).json()[
+        "consents"
+    ]
+    assert {(c["channel"], c["status"], c["source"]) for c in consents} == {
+        ("whatsapp", "revoked", "keyword")
+    }
