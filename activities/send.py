@@ -33,6 +33,7 @@ from activities.models import (
     SendMessageResult,
     SettleSendInput,
 )
+from activities.pacing import Pacer
 from activities.whatsapp_templates import tell_staff_once, template_choice
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
 from channels.base import RECEIVER_DEDUPES, SendReceipt
@@ -175,6 +176,8 @@ class NudgeActivities:
         self.adapters = dict(adapters or {})
         self.outbox = OutboxAdapter()
         self.call_budget = call_budget
+        # Each sender's pace, shared by every worker through the store (activities/pacing.py).
+        self.pacer = Pacer(store)
 
     @activity.defn(name="load_settings")
     async def load_settings(self, input: LoadSettingsInput) -> TenantSettings:
@@ -407,6 +410,9 @@ class NudgeActivities:
                 outgoing = outgoing.model_copy(update=allowed)
             provider = provider_of(adapter, outgoing)
             body = "\n\n".join(part for part in (rendered.subject or rendered.title, rendered.body) if part)
+            # Its moment at the provider, reserved before anything is claimed (Paced: a later attempt).
+            ticket = f"{row.idempotency_key}/{channel.value}"
+            turn = await self.pacer.turn(adapter, outgoing, ticket, attempt.deadline - attempt.call_budget)
             attempt.claimed = True
             try:
                 claimed = await self.store.claim_sending(
@@ -421,6 +427,7 @@ class NudgeActivities:
                 if current is not None and current.status in FINAL_STATUSES:
                     return _result(current)
                 raise Retry("another attempt holds this message")
+            await self.pacer.wait(turn)  # right before the call, after the claim's (group) commit
             if attempt.unwanted:
                 # Cancelled by the workflow while the claim committed: nothing has left yet.
                 return await self._finish(
@@ -448,6 +455,8 @@ class NudgeActivities:
                 continue
             except ProviderUnavailable as exc:
                 reason = f"{channel.value} unavailable: {exc}"
+                if exc.retry_after is not None and not exc.maybe_sent:
+                    await self.pacer.hold_back(adapter, outgoing, exc.retry_after)  # every worker waits
                 if exc.maybe_sent:
                     # Left `sending`: the next attempt asks the provider before anything else.
                     await self._in_doubt(row, channel, exc.provider or provider, reason)
