@@ -6,22 +6,30 @@ import asyncio
 import calendar
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from channels import OutgoingMessage, SendReceipt
+from domain import recall
 from domain.contacts import Channel
+from domain.planning import StepRecord
+from domain.recall import RecallPlan, RecallView
 from domain.settings import TenantSettings
 from store import Store
 from tests.factories import appointment, patient
 from tests.workflows.harness import Clinic, running_clinic
+from worker import build_worker
 from workflows.inputs import LifecycleState
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 BOOKING = "https://clinic.example/book"
 RECALL = "recall:patient-1:hygiene"
+# A bug in a workflow (a non-deterministic replay included) fails the test at once.
+FAIL_FAST: dict[str, Any] = {"workflow_failure_exception_types": [Exception]}
 
 
 class RecordingSms:
@@ -193,3 +201,44 @@ def six_months_and_a_day(moment: datetime) -> tuple[int, int, int]:
     day = min(local.day, calendar.monthrange(year, month)[1])
     later = datetime(year, month, day, tzinfo=MOSCOW) + timedelta(days=1)
     return later.year, later.month, later.day
+
+
+async def test_a_recall_opened_before_a_release_that_changed_its_planner_goes_on_under_the_new_rules(
+    time_env: WorkflowEnvironment,
+    store: Store,
+    task_queue: str,
+    phone: RecordingSms,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clinic = Clinic(time_env, store, task_queue)
+    await store.ensure_tenant(clinic.tenant, "Test clinic", f"key-{clinic.tenant}")
+    await store.put_settings(clinic.tenant, TenantSettings(timezone="Europe/Moscow", booking_url=BOOKING))
+    adapters = {Channel.SMS: phone}
+    try:
+        # No cache on the old worker: its tasks go to the shared queue, none waits for it once gone.
+        old = build_worker(
+            time_env.client, store, task_queue, adapters=adapters, max_cached_workflows=0, **FAIL_FAST
+        )
+        async with old:
+            await clinic.wait_until_local(time(12, 0))
+            due = await local_day(clinic, 10, time(12, 0))
+            await set_recall(clinic, due)
+        # Released while it sleeps: the new planner invites a week after the due date, not two.
+        released = recall.plan_recall
+
+        def weekly(view: RecallView, settings: TenantSettings, done: dict[str, StepRecord]) -> RecallPlan:
+            ladder = [timedelta(0), timedelta(days=7), timedelta(days=21)]
+            return released(view, settings.model_copy(update={"recall_ladder": ladder}), done)
+
+        monkeypatch.setattr(recall, "plan_recall", weekly)
+        async with build_worker(time_env.client, store, task_queue, adapters=adapters, **FAIL_FAST):
+            # Its history replays on the new code: the invitation planned before goes as planned...
+            await clinic.advance_to(due + timedelta(hours=1), RECALL)
+            assert len(phone.invitations()) == 1
+            # ...and the next plan follows the new rules.
+            await clinic.advance_to(due + timedelta(days=7, hours=1), RECALL)
+            assert len(phone.invitations()) == 2
+            state = await clinic.state(RECALL)
+            assert not state.closed and [m.step for m in state.planned] == ["invite-3-c1"]
+    finally:
+        await clinic.stop_all()
