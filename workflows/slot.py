@@ -205,7 +205,9 @@ class SlotOfferWorkflow:
     async def _offer_batch(self, now: datetime, slot: SlotFreed) -> None:
         assert self.settings is not None
         batch = self.batches + 1
-        found = await workflow.execute_activity_method(
+        # A local activity: the batch is picked and its sends scheduled in one workflow task, so
+        # nobody reading the workflow between the two sees a slot with nothing in flight.
+        found = await workflow.execute_local_activity_method(
             SlotActivities.offer_batch,
             OfferBatchInput(
                 tenant=self.input.tenant,
@@ -214,7 +216,7 @@ class SlotOfferWorkflow:
                 size=self.settings.slot_offer_batch,
                 per_day=self.settings.slot_offers_per_day,
             ),
-            start_to_close_timeout=STORE_TIMEOUT,
+            start_to_close_timeout=LOCAL_TIMEOUT,
             retry_policy=STORE_RETRY,
             summary=f"batch {batch}",
         )
