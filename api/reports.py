@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
@@ -46,8 +45,5 @@ async def costs(
     push, web push) to a contact with a phone, each an SMS not sent, at that SMS's price."""
     _check(start, end)
     settings = await store.get_settings(tenant)
-    zone = ZoneInfo(settings.timezone)
-    since = datetime.combine(start, time(0), tzinfo=zone)
-    until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone)
-    sent = await CostLedger(store.engine).sent(tenant, since, until, settings.timezone)
+    sent = await CostLedger(store.engine).sent(tenant, start, end, settings.timezone)
     return cost_report(sent, settings.message_prices, start, end, settings.timezone)

@@ -19,7 +19,6 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator
 
 from domain.contacts import Channel
-from domain.routing import sms_gateway
 
 Price = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 FREE_CHANNELS = frozenset({Channel.TELEGRAM, Channel.PUSH, Channel.WEBPUSH})
@@ -64,14 +63,16 @@ class MessagePrices(BaseModel):
 
 
 @dataclass(frozen=True)
-class SentMessage:
-    """A message that left (sent, delivered or read), on the tenant's calendar day it left."""
+class SentMessages:
+    """How many messages left (sent, delivered or read) on a day of the tenant's calendar, by one
+    channel and provider, to contacts whose phone goes to one SMS gateway."""
 
     day: date
     channel: str
     provider: str
-    # The contact's phone on record: where an SMS would have gone instead.
-    phone: str | None = None
+    # Where an SMS to the contact's phone on record would have gone instead; None without a phone.
+    sms_gateway: str | None
+    count: int = 1
 
 
 class CostRow(BaseModel):
@@ -103,19 +104,18 @@ class CostReport(BaseModel):
 
 
 def cost_report(
-    sent: Iterable[SentMessage], prices: MessagePrices, start: date, end: date, timezone: str
+    sent: Iterable[SentMessages], prices: MessagePrices, start: date, end: date, timezone: str
 ) -> CostReport:
     """Rows per day × channel × provider, oldest first; totals; the saving."""
     counts: dict[tuple[date, str, str], tuple[int, float]] = {}
     saved, saved_cost = 0, 0.0
-    for message in sent:
-        key = (message.day, message.channel, message.provider)
+    for group in sent:
+        key = (group.day, group.channel, group.provider)
         count, cost = counts.get(key, (0, 0.0))
-        price = prices.price(message.channel, message.provider)
-        counts[key] = (count + 1, cost + price)
-        if message.channel in FREE_CHANNELS and message.phone:
-            saved += 1
-            saved_cost += prices.price(Channel.SMS, sms_gateway(message.phone))
+        counts[key] = (count + group.count, cost + group.count * prices.price(group.channel, group.provider))
+        if group.channel in FREE_CHANNELS and group.sms_gateway is not None:
+            saved += group.count
+            saved_cost += group.count * prices.price(Channel.SMS, group.sms_gateway)
     rows = [
         CostRow(day=day, channel=channel, provider=provider, messages=count, cost=round(cost, 6))
         for (day, channel, provider), (count, cost) in sorted(counts.items())
