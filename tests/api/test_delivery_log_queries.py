@@ -203,3 +203,28 @@ async def test_a_price_table_with_a_channel_we_do_not_know_is_refused(api: httpx
     response = await api.put("/v1/settings", json=settings, headers=KEY)
     assert response.status_code == 422
     assert any("message_prices" in error["field"] for error in response.json()["errors"])
+
+
+@pytest.mark.both_stores
+async def test_a_day_is_the_tenants_calendar_day_in_a_half_hour_zone_and_across_dst(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    await store.put_settings("demo", TenantSettings(timezone="Asia/Kolkata"))
+    # Midnight in Kolkata (+05:30) is 18:30 UTC the day before.
+    await delivered(store, "appointment:k-1", at=datetime(2026, 3, 1, 18, 29, tzinfo=UTC))
+    await delivered(store, "appointment:k-2", at=datetime(2026, 3, 1, 18, 31, tzinfo=UTC))
+    found = await report(api, "2026-03-01", "2026-03-02")
+    assert [(r["day"], r["messages"]) for r in found["rows"]] == [("2026-03-01", 1), ("2026-03-02", 1)]
+
+    # Berlin's clocks go forward on 29 March 2026: that day has 23 hours, from 23:00 UTC the day before.
+    await store.put_settings("demo", TenantSettings(timezone="Europe/Berlin"))
+    await delivered(store, "appointment:b-1", at=datetime(2026, 3, 28, 22, 59, tzinfo=UTC))
+    await delivered(store, "appointment:b-2", at=datetime(2026, 3, 28, 23, 1, tzinfo=UTC))
+    await delivered(store, "appointment:b-3", at=datetime(2026, 3, 29, 21, 59, tzinfo=UTC))
+    await delivered(store, "appointment:b-4", at=datetime(2026, 3, 29, 22, 1, tzinfo=UTC))
+    found = await report(api, "2026-03-28", "2026-03-30")
+    assert [(r["day"], r["messages"]) for r in found["rows"]] == [
+        ("2026-03-28", 1),
+        ("2026-03-29", 2),
+        ("2026-03-30", 1),
+    ]
