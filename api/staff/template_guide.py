@@ -12,7 +12,7 @@ from babel.support import NullTranslations
 from domain.settings import TenantSettings
 
 # The groups of the template list, in order; "billing" holds invoices and prepaid balances alike.
-LIFECYCLES = ("appointment", "lesson", "billing", "chat", "any")
+LIFECYCLES = ("appointment", "lesson", "billing", "chat", "recall", "any")
 
 
 def _(message: str) -> str:
@@ -60,6 +60,11 @@ def _with(
 
 def _nudges(settings: TenantSettings, t: NullTranslations) -> str:
     later = [offset for offset in settings.payment_nudge_offsets if offset > timedelta(0)]
+    return durations(later, t) if later else "—"
+
+
+def _ladder(settings: TenantSettings, t: NullTranslations) -> str:
+    later = [offset for offset in settings.recall_ladder if offset > timedelta(0)]
     return durations(later, t) if later else "—"
 
 
@@ -243,6 +248,15 @@ GUIDE: dict[str, Guide] = {
         _with(
             _("%(delay)s after a chat message still unread, outside quiet hours"),
             delay=lambda s, t: duration(s.chat_sms_delay, t),
+        ),
+    ),
+    "recall_invitation": Guide(
+        "recall",
+        "patient",
+        _("Invitation to a regular visit"),
+        _with(
+            _("on the patient's recall due date, then %(later)s after it, while no visit is booked"),
+            later=_ladder,
         ),
     ),
     "staff_delivery_failed": Guide(
