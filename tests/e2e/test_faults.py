@@ -349,7 +349,7 @@ async def test_a_worker_and_an_api_killed_mid_burst_of_300_with_two_of_each(
         if status == "received" and pid_of(owner) == doomed_api
     ]
     await posting
-    found = await settled(database, appointments, per_patient=1, patience=45)
+    found = await settled(database, appointments, per_patient=1, patience=90)
     recovered = time.monotonic() - killed
     await asyncio.sleep(1)  # answers still on their way to the fakes
     # Then what the dead API had accepted and not yet relayed was relayed by the other one's, after
