@@ -147,6 +147,8 @@ async def test_a_freed_slot_goes_in_batches_and_of_two_quick_yeses_exactly_one_i
     assert [m for m in chat(fakes, winner) if "The time is yours" in m["text"]] != []
     assert [m for m in chat(fakes, loser) if "already been taken" in m["text"]] != []
     assert not [m for m in chat(fakes, loser) if "The time is yours" in m["text"]]
+    timeline = await desk.api.get("/v1/timeline/slot/s-e2e", headers=key(desk))
+    assert timeline.json()["status"] == "claimed"
     # And nobody else was sent anything after the offer
     assert all(len(chat(fakes, p)) == 1 for p in people if p not in (first, second))
 
