@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from bench.appointments import STRUCTURED, duplicate_sends, sent, wait_for_sent
 from bench.floor import FLOOR_TABLE
 from bench.ingest import WARMUP, drive, make_events
 from bench.report import Report, spread
 from bench.stack import Stack, until
-from store.tables import InboundEventRow
+from store.tables import DeliveryRow, InboundEventRow
 
 
 def epoch(moment: datetime) -> float:
@@ -46,6 +46,8 @@ class Run:
         self.latency: dict[str, float | None] = {}
         # nudgeflow's relay senders (api/relay.Pace), sampled every half second during the burst
         self.senders: list[float] = []
+        # nudgeflow's confirmations by delivery status at the end (warm-up included)
+        self.statuses: dict[str, int] = {}
 
     def since(self, sent_at: dict[str, float], recorded: dict[str, float]) -> Run:
         self.latency = spread([at - sent_at[key] for key, at in recorded.items()])
@@ -142,7 +144,10 @@ async def product(stack: Stack, count: int, clients: int) -> tuple[Run, int, dic
     )
     async with stack.store.engine.connect() as connection:
         routed = [epoch(at) for (at,) in await connection.execute(query) if at is not None]
+        statuses = select(DeliveryRow.status, func.count()).where(DeliveryRow.step.startswith("confirmed"))
+        result_statuses = dict((await connection.execute(statuses.group_by(DeliveryRow.status))).all())
     result = Run(began, rate, routed, recorded).since(posted_at, recorded)
+    result.statuses = {str(status): int(n) for status, n in result_statuses.items()}
     cores = {name: round((cpu_after[name] - cpu_before[name]) / wall, 2) for name in cpu_after}
     result.senders = seen
     return result, await duplicate_sends(stack.store), cores
@@ -187,6 +192,7 @@ async def run(events: int = 1000, clients: int = 16, tuning: dict[str, Any] | No
             ["samples", "mean", "most"],
             [[len(ours.senders), round(sum(ours.senders) / len(ours.senders), 1), max(ours.senders)]],
         )
+    report.note(f"confirmations by status at the end, warm-up included: {ours.statuses}")
     report.note("all events posted as fast as C clients go: latency includes queueing behind the burst")
     report.note("the floor's 202 and in-workflow moments are one: signal-with-start answers once it is in")
     return report
