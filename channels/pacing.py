@@ -6,7 +6,10 @@ or a Messaging Service (MG...). FCM HTTP v1: 600,000/min per project. Every rate
 NUDGEFLOW_PACING_* (a number upgraded to 1,000/s, a toll-free sender at 3/s); 0 turns a bucket off.
 
 A bucket's key names the provider and a hash of the sender (and of the chat): no token, number or
-chat id is stored in the clear.
+chat id is stored in the clear. Every bucket runs at HEADROOM of the rate set: a send leaves a
+moment or so after the one it reserved (its claim commits, a busy event loop wakes it late), so a
+few bunch up now and then; paced a little under the limit, the provider's own bucket has refilled
+by then and takes them.
 """
 
 from __future__ import annotations
@@ -55,9 +58,13 @@ def twilio_rate(sender: str) -> float:
     return 1.0
 
 
+# The share of a provider's rate the buckets use (see the module docstring).
+HEADROOM = 0.9
+
+
 def _bucket(paces: list[Pace], key: str, per_second: float, weight: float = 1.0) -> None:
     if per_second > 0:
-        paces.append(Pace(key, per_second, weight))
+        paces.append(Pace(key, per_second * HEADROOM, weight))
 
 
 def paces(

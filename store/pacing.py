@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from store.db import Store
 
 # A ticket whose moment passed this long ago belongs to an attempt that did not go; a new one is taken.
-TICKET_GRACE = 30.0
+# A retry that comes back late (a busy Temporal) keeps its place: the calls' own bucket spreads those.
+TICKET_GRACE = 600.0
 # Tickets of messages that never came back for them (cancelled, expired) are forgotten after this.
 TICKET_KEPT = 3600.0
 
@@ -140,6 +141,10 @@ class PacingStore:
 
     async def reserve(self, paces: Sequence[Pace], ticket: str, now: float, max_wait: float) -> float:
         return await self._store._group.run(lambda session: reserve(session, paces, ticket, now, max_wait))
+
+    async def take(self, paces: Sequence[Pace], now: float) -> float:
+        """The next free moment of these buckets, taken now (no ticket: the caller goes then)."""
+        return await self._store._group.run(lambda session: _take(session, paces, now))
 
     async def hold_back(self, key: str, until: float) -> None:
         await self._store._group.run(lambda session: hold_back(session, key, until))
