@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store import Store, migrate
 from tests.e2e.stack import Stack
-from tests.factories import appointment, chat_message, invoice, lesson
+from tests.factories import appointment, chat_message, invoice, lesson, patient
 
 pytestmark = pytest.mark.slow
 KEY = {"Authorization": "Bearer demo-key"}
@@ -53,7 +53,8 @@ def confirmed_event(appointment_id: str, starts_at: datetime, binary: bool) -> t
             "tenant": "demo",
             "sequence": "1",
         },
-        appointment(appointment_id, starts_at),
+        # A patient each: one patient's 80 reminders in a minute would meet the cadence's daily cap.
+        appointment(appointment_id, starts_at, patient=patient(id=f"p-{appointment_id}")),
     )
     message = to_binary_event(event) if binary else to_structured_event(event)
     return message.headers, message.body
