@@ -13,6 +13,8 @@ from domain.contacts import Channel, Contact
 TEMPLATE_CATEGORIES: dict[str, str] = {
     "visit_reminder": "reminders",
     "lesson_reminder": "reminders",
+    # One reminder for several children (domain/bundles.py): a reminder, counted once by the cadence.
+    "lesson_reminder_family": "reminders",
     "feedback_request": "feedback",
     "feedback_followup": "feedback",
     "lesson_feedback_request": "feedback",
