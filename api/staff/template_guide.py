@@ -12,7 +12,7 @@ from babel.support import NullTranslations
 from domain.settings import TenantSettings
 
 # The groups of the template list, in order; "billing" holds invoices and prepaid balances alike.
-LIFECYCLES = ("appointment", "lesson", "billing", "chat", "recall", "any")
+LIFECYCLES = ("appointment", "lesson", "billing", "chat", "recall", "waitlist", "notification", "any")
 
 
 def _(message: str) -> str:
@@ -61,6 +61,15 @@ def _with(
 def _nudges(settings: TenantSettings, t: NullTranslations) -> str:
     later = [offset for offset in settings.payment_nudge_offsets if offset > timedelta(0)]
     return durations(later, t) if later else "—"
+
+
+def _digest(settings: TenantSettings, t: NullTranslations) -> str:
+    if not settings.staff_digest_minutes:
+        return t.gettext(_("off: each staff message goes at once (setting staff_digest_minutes)"))
+    every = duration(timedelta(minutes=settings.staff_digest_minutes), t)
+    return t.gettext(_("at most every %(every)s, listing the staff messages that are not urgent")) % {
+        "every": every
+    }
 
 
 def _ladder(settings: TenantSettings, t: NullTranslations) -> str:
@@ -259,6 +268,63 @@ GUIDE: dict[str, Guide] = {
             later=_ladder,
         ),
     ),
+    "lesson_reminder_family": Guide(
+        "lesson",
+        "guardian",
+        _("Lesson reminder for several children"),
+        _fixed(_("instead of separate reminders, when one guardian has several lessons at the same time")),
+    ),
+    "slot_offer": Guide(
+        "waitlist",
+        "patient",
+        _("A free slot offered"),
+        _with(
+            _(
+                "when a slot is freed, to the waitlisted patients it suits, "
+                "%(batch)s every %(spacing)s, until %(cutoff)s before it"
+            ),
+            batch=lambda s, t: str(s.slot_offer_batch),
+            spacing=lambda s, t: duration(s.slot_offer_spacing, t),
+            cutoff=lambda s, t: duration(s.slot_offer_cutoff, t),
+        ),
+    ),
+    "slot_claimed": Guide(
+        "waitlist",
+        "patient",
+        _("Slot held for you"),
+        _fixed(_("to the first patient who accepts a free slot")),
+    ),
+    "slot_already_taken": Guide(
+        "waitlist",
+        "patient",
+        _("Slot already taken"),
+        _fixed(_("to a patient who accepts a free slot another patient took first")),
+    ),
+    "order_status": Guide(
+        "notification",
+        "contact",
+        _("Order status"),
+        _fixed(_("when the backend asks for it, at once or at its time")),
+    ),
+    "manager_note": Guide(
+        "notification",
+        "contact",
+        _("Note from a manager"),
+        _fixed(_("when the backend asks for it, at once or at its time")),
+    ),
+    "telegram_offer": Guide(
+        "any",
+        "patient",
+        _("Offer of reminders in Telegram"),
+        _fixed(_("a line under the first confirmation sent by SMS, WhatsApp or email, once per patient")),
+    ),
+    "telegram_welcome": Guide(
+        "any",
+        "patient",
+        _("Welcome in Telegram"),
+        _fixed(_("when a patient presses Start in the clinic's bot")),
+    ),
+    "staff_digest": Guide("any", "staff", _("Staff digest"), _digest),
     "staff_delivery_failed": Guide(
         "any",
         "staff",
