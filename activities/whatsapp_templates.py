@@ -12,10 +12,10 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from channels import ChannelAdapter, OutgoingMessage
-from channels.base import SendError
+from activities.direct import send_text
+from channels import ChannelAdapter
 from domain.contacts import Channel, Contact
-from domain.deliveries import DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from domain.deliveries import DeliveryDraft, DeliveryStatus
 from domain.routing import channel_order
 from domain.whatsapp_templates import TemplateChoice, choose_language
 from store import Store
@@ -115,28 +115,7 @@ async def _send(
     row, created = await store.begin_delivery(draft)
     if not created:
         return 0
-    adapter = adapters.get(channel)
-    try:
-        if adapter is None:
-            raise SendError(f"no {channel.value} provider configured")
-        receipt = await adapter.send(
-            OutgoingMessage(
-                idempotency_key=draft.idempotency_key, channel=channel, recipient=person, body=text
-            )
-        )
-        outcome = DeliveryOutcome(
-            status=DeliveryStatus.SENT,
-            channel=channel.value,
-            provider=receipt.provider,
-            body=text,
-            provider_message_id=receipt.provider_message_id,
-            cost=receipt.cost,
-            sent_at=datetime.now(UTC),
-        )
-    except SendError as exc:
-        log.warning("staff could not be told of a WhatsApp template on %s: %s", channel.value, exc)
-        outcome = DeliveryOutcome(
-            status=DeliveryStatus.FAILED, channel=channel.value, body=text, reason=str(exc)
-        )
-    await store.finish_delivery(row.id, outcome)
-    return int(outcome.status == DeliveryStatus.SENT)
+    finished = await send_text(
+        store, row, adapters.get(channel), channel, person, text, what="a staff notice of a WhatsApp template"
+    )
+    return int(finished.status == DeliveryStatus.SENT)

@@ -21,18 +21,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from temporalio.service import RPCError
 
+from activities.direct import send_text
 from api.auth import StoreDep, Tenant
 from api.openapi import TENANT_PROBLEMS
 from api.problems import Problem
 from api.relay import Accepted, Relay
 from api.timeline import lifecycle_state
-from channels.base import OutgoingMessage, SendError
 from channels.config import ChannelsConfig, get_channels_config
 from channels.registry import build_adapters, close_adapters
 from domain.answers import QUESTIONS, Intent, read_reply
 from domain.consent import ConsentCategory, ConsentChange, ConsentSource, allowed
 from domain.contacts import Channel, Contact
-from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
+from domain.deliveries import Delivery, DeliveryDraft, DeliveryStatus
 from domain.events import EVENT_DATA, DomainEvent
 from domain.routing import channel_order
 from i18n.formatting import format_datetime
@@ -348,31 +348,11 @@ async def say(
     recipient = await store.contact_for_sending(tenant, contact)
     adapters = build_adapters(_config(request))
     try:
-        adapter = adapters.get(channel)
-        if adapter is None:
-            raise SendError(f"no {channel.value} provider configured")
-        receipt = await adapter.send(
-            OutgoingMessage(
-                idempotency_key=draft.idempotency_key, channel=channel, recipient=recipient, body=text
-            )
-        )
-        outcome = DeliveryOutcome(
-            status=DeliveryStatus.SENT,
-            channel=channel.value,
-            provider=receipt.provider,
-            body=text,
-            provider_message_id=receipt.provider_message_id,
-            cost=receipt.cost,
-            sent_at=datetime.now(UTC),
-        )
-    except SendError as exc:
-        log.warning("the answer to a reply of contact %s could not go: %s", contact.id, exc)
-        outcome = DeliveryOutcome(
-            status=DeliveryStatus.FAILED, channel=channel.value, body=text, reason=str(exc)
+        return await send_text(
+            store, row, adapters.get(channel), channel, recipient, text, what="the answer to a reply"
         )
     finally:
         await close_adapters(adapters)
-    return await store.finish_delivery(row.id, outcome)
 
 
 @router.get("/v1/contacts/{contact_id}/consents")
