@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
@@ -22,10 +21,10 @@ from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
-from tests.fakes import telegram, twilio, whatsapp
+from tests.fakes import ADDRESSES, telegram, twilio, whatsapp
 
 URL = "http://nudgeflow/v1/inbound/twilio"
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 @asynccontextmanager

@@ -4,7 +4,6 @@ children's lessons at the same time, and a staff digest instead of one message p
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, time, timedelta
 from pathlib import Path
@@ -20,9 +19,8 @@ from domain.settings import TenantSettings
 from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, lesson, patient
+from tests.fakes import ADDRESSES
 from tests.workflows.harness import Clinic
-
-_chats = itertools.count(880_000)
 
 
 def to_chat(fakes: Fakes, chat: str) -> list[dict[str, Any]]:
@@ -52,7 +50,7 @@ async def bundle_done(clinic: Clinic, bundle: Bundle, seconds: float = 20.0) -> 
 async def test_a_guardian_with_two_lessons_at_the_same_time_gets_one_reminder_naming_both(
     clinic: Clinic, fakes: Fakes
 ) -> None:
-    chat = str(next(_chats))
+    chat = str(990_000 + next(ADDRESSES))
     guardian = {
         "id": "g-7",
         "name": "Ольга",
@@ -91,7 +89,7 @@ async def test_a_guardian_with_two_lessons_at_the_same_time_gets_one_reminder_na
 
 
 async def test_one_guardian_reminder_alone_goes_as_itself(clinic: Clinic, fakes: Fakes) -> None:
-    chat = str(next(_chats))
+    chat = str(990_000 + next(ADDRESSES))
     guardian = {
         "id": "g-8",
         "name": "Ольга",
@@ -124,7 +122,7 @@ async def test_one_guardian_reminder_alone_goes_as_itself(clinic: Clinic, fakes:
 
 
 async def test_staff_get_one_digest_for_three_bookings(clinic: Clinic, fakes: Fakes) -> None:
-    chat = str(next(_chats))
+    chat = str(990_000 + next(ADDRESSES))
     admin = Contact(id="admin-9", name="Мария", locale="ru", timezone="Europe/Moscow", telegram_chat_id=chat)
     await clinic.store.put_settings(
         clinic.tenant,

@@ -6,7 +6,6 @@ Each patient can be reached on one channel only; the link is read from what the 
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, time, timedelta
@@ -25,9 +24,10 @@ from tests.channels.test_answers import open_desk
 from tests.channels.test_calendar_link import ANDROID, IPHONE, event_of, links
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
+from tests.fakes import ADDRESSES
 
 LINK = re.compile(r"http://nudgeflow(/c/[A-Za-z0-9_]+)")
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 @pytest_asyncio.fixture

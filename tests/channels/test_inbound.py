@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -19,11 +18,11 @@ from domain.settings import TenantSettings
 from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
-from tests.fakes import smsaero, telegram, twilio, whatsapp
+from tests.fakes import ADDRESSES, smsaero, telegram, twilio, whatsapp
 from tests.workflows.harness import Clinic
 
 TELEGRAM_SECRET = {"X-Telegram-Bot-Api-Secret-Token": "tg-hook-secret"}
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 class Desk:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -14,10 +13,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.channels.clinic import clinic_with_fakes
 from tests.channels.conftest import Fakes
+from tests.fakes import ADDRESSES
 from tests.workflows.harness import Clinic
 
 NOVOSIBIRSK = ZoneInfo("Asia/Novosibirsk")  # UTC+7; the clinic's own zone is Moscow (UTC+3)
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 @pytest_asyncio.fixture

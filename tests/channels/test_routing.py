@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
 from pathlib import Path
@@ -14,9 +13,10 @@ from domain.contacts import Contact
 from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
+from tests.fakes import ADDRESSES
 from tests.workflows.harness import Clinic
 
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 def numbers() -> tuple[str, str]:

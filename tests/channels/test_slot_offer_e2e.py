@@ -8,7 +8,6 @@ The offers go by Telegram: 25 SMS from one long code take 25 s or more at Twilio
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,9 @@ from tests.channels.conftest import Fakes
 from tests.channels.test_answers import key, open_desk, sms_to, text
 from tests.channels.test_inbound import TELEGRAM_SECRET, Desk
 from tests.factories import appointment
-from tests.fakes import telegram
+from tests.fakes import ADDRESSES, telegram
 
-_ids = itertools.count(1)
+_ids = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 @pytest_asyncio.fixture

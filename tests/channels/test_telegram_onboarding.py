@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,14 +25,14 @@ from domain.contacts import Contact
 from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
-from tests.fakes import telegram
+from tests.fakes import ADDRESSES, telegram
 from tests.staff.server import free_port
 from tests.workflows.harness import Clinic
 
 BOT = "smile_clinic_bot"
 HOOK_SECRET = "tg-hook-secret"
 LINK = re.compile(rf"https://t\.me/{BOT}\?start=([A-Za-z0-9_-]+)")
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 @dataclass

@@ -7,7 +7,6 @@ template with buttons no scenario here sends, fails the first test.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time, timedelta
@@ -25,7 +24,7 @@ from tests.channels.conftest import Fakes
 from tests.channels.test_answers import open_desk, text
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, balance, invoice, lesson, patient, payer
-from tests.fakes import telegram
+from tests.fakes import ADDRESSES, telegram
 from workflows.inputs import AppointmentState
 
 ROOT = Path(__file__).parents[2] / "message_templates"
@@ -44,7 +43,7 @@ WALKED = {
 }
 # Templates with buttons that another part presses in its own tests: name them here, with where.
 WALKED_ELSEWHERE = {"slot_offer": "the waitlist's offer: `slot.accepted` (workflows/slot.py and its tests)"}
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 def buttons_in_files() -> dict[tuple[str, str], list[str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,10 +28,10 @@ from tests.channels.conftest import Fakes
 from tests.channels.test_answers import key, reminded, staff_in_telegram
 from tests.channels.test_inbound import Desk
 from tests.factories import patient
-from tests.fakes import whatsapp
+from tests.fakes import ADDRESSES, whatsapp
 
 SECRET = "meta-app-secret"
-_n = itertools.count(1)
+_n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
 
 @asynccontextmanager
