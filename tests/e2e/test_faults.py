@@ -366,5 +366,6 @@ async def test_a_worker_and_an_api_killed_mid_burst_of_300_with_two_of_each(
     assert orphans, "the killed API held no un-relayed event: the takeover was not exercised"
     assert all(status == "routed" for status, _ in after.values()), after
     assert {pid_of(owner) for _, owner in after.values()} == {stack.more_apis[0][1].pid}
+    # A send the killed worker had in flight to Telegram (no lookup there) may be `unknown`: then
+    # the patient got it once and staff were told (check), never a second copy.
     result.check(tmp_path)
-    assert result.unknown == 0
