@@ -267,6 +267,8 @@ def sample_context(
     context: dict[str, Any] = {
         "now": now if now is not None else visit_day + _SEND_MOMENT[key],
         "recipient": {"name": recipient_name, "locale": locale, "timezone": timezone},
+        # Set by the send activity: False for an SMS through a gateway that hands no answer back.
+        "can_reply": True,
         "patient": {"name": words["patient"]},
         "appointment": {
             "id": "apt-20251124-0017",
