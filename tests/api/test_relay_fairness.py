@@ -167,6 +167,12 @@ async def test_a_refused_event_is_dead_lettered_and_its_workflows_next_event_goe
         assert (await client.get("/v1/events/dead", headers=key)).json() == {"dead": []}
         await eventually(lambda: outbox_is_empty(sqlite_store))
         assert [d.attempts for d in await sqlite_store.dead_events("demo")] == [3]
+
+        async def dead_twice() -> bool:
+            # The relay counts a dead letter just after it records it: wait for the count too.
+            return metric("nudgeflow_relay_dead_letters_total") == dead_before + 2
+
+        await eventually(dead_twice)
     assert await signalled_ids(dev_env.client, workflow_id) == ["fine-2"]
     assert dead.status_code == 200, dead.text
     [letter] = dead.json()["dead"]
