@@ -65,9 +65,9 @@ async def send_bundle(sender: NudgeActivities, input: SendBundleInput, attempt: 
     held = await sender.store.take_bundle(input.tenant, input.key, input.claim)
     if not held:
         return SendMessageResult(status=DeliveryStatus.SKIPPED.value, reason="nothing held")
-    inputs = [SendMessageInput.model_validate(data) for _, data in held]
+    inputs = [(delivery_id, SendMessageInput.model_validate(data)) for delivery_id, data in held]
     if len(inputs) == 1:
-        result = await sender._send(inputs[0], attempt, alone=True)
+        result = await sender._send(inputs[0][1], attempt, alone=True)
     else:
         result = await sender._send(await _together(sender, input, inputs), attempt, alone=True)
         await _record_carried(sender, [delivery_id for delivery_id, _ in held], result)
@@ -76,11 +76,11 @@ async def send_bundle(sender: NudgeActivities, input: SendBundleInput, attempt: 
 
 
 async def _together(
-    sender: NudgeActivities, round: SendBundleInput, inputs: list[SendMessageInput]
+    sender: NudgeActivities, round: SendBundleInput, inputs: list[tuple[int, SendMessageInput]]
 ) -> SendMessageInput:
     """One message listing every held one, each in its short (SMS) wording."""
-    first = inputs[0]
-    items = [await _short(sender, held) for held in inputs]
+    first = inputs[0][1]
+    items = [await _short(sender, delivery_id, held) for delivery_id, held in inputs]
     message = first.message.model_copy(
         update={
             "step": f"bundle/{hashlib.sha256(round.claim.encode()).hexdigest()[:16]}",
@@ -107,19 +107,13 @@ async def _together(
     )
 
 
-async def _short(sender: NudgeActivities, held: SendMessageInput) -> str:
+async def _short(sender: NudgeActivities, delivery_id: int, held: SendMessageInput) -> str:
     recipient = held.message.recipient
-    row = await sender.store.delivery_by_key(_key(held))
+    row = await sender.store.get_delivery(delivery_id)
     assert row is not None, "a held message has its delivery row"
     context: dict[str, Any] = render_context(held, recipient, datetime.now(UTC))
     rendered = await sender._render(row, held, recipient, Channel.SMS, context)
     return " ".join(rendered.body.split())
-
-
-def _key(held: SendMessageInput) -> str:
-    from activities.send import idempotency_key
-
-    return idempotency_key(held)
 
 
 async def _record_carried(
