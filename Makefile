@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install catalogs messages run test lint fmt bench clean screenshots
+.PHONY: venv install catalogs messages run test lint fmt bench clean screenshots dashboard
 
 venv install: catalogs
 
@@ -35,6 +35,10 @@ run: install
 # The staff console's screenshots in the README, English and Russian, drawn by Debian's Chromium.
 screenshots: install
 	$(BIN)/python -m tests.staff.screenshots
+
+# docs/dashboard.png: deploy/grafana/nudgeflow.json drawn from Debian's Prometheus over a four-minute run.
+dashboard: install
+	$(BIN)/python -m deploy.grafana.render
 
 lint: install
 	$(BIN)/ruff check .
