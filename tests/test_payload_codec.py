@@ -115,6 +115,7 @@ def test_development_generates_one_payload_key_per_install(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "payload_keys",
     [None, "", "no-colon", "k1:not base64!", "k1:" + base64.b64encode(b"short").decode(), keys("a", "a")],
+    ids=["unset", "empty", "no-colon", "not-base64", "short-key", "same-id-twice"],
 )
 def test_production_refuses_missing_or_malformed_payload_keys(payload_keys: str | None) -> None:
     settings = Settings(

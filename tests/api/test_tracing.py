@@ -27,6 +27,7 @@ import tracing
 from api.app import create_app
 from channels.registry import build_adapters, close_adapters
 from config import Settings
+from domain.settings import TenantSettings
 from store import Store
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
@@ -76,6 +77,8 @@ async def test_one_trace_spans_the_api_the_relay_the_workflow_its_activities_and
 ) -> None:
     store = Store(database_url("sqlite", tmp_path))
     await store.ensure_tenant("demo", "Demo clinic", "demo-key")
+    # No quiet hours: the confirmation goes now, whatever the hour is in Moscow when this runs.
+    await store.put_settings("demo", TenantSettings(quiet_hours=None))
     task_queue = f"tq-{uuid.uuid4()}"
     # Connected after tracing is on, like the API and the worker at their start (workflows/client.py).
     config = dev_env.client.config()
