@@ -45,10 +45,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint
-	@$(BIN)/python -m pytest -q; status=$$?; \
+# The suite on TEST_WORKERS processes (pytest-xdist; its stories mostly wait on timers and fakes, so
+# more processes than cores), then, alone, the few tests whose assertion is a wall-clock pace (`alone`).
+# A phase that collects no test is a failure.
+TEST_WORKERS ?= 4
+PYTEST_PHASE = status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
-	exit $$status
+	[ $$status -eq 0 ] || exit $$status
+
+test: lint
+	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not alone"; $(PYTEST_PHASE); \
+	$(BIN)/python -m pytest -q -m alone; $(PYTEST_PHASE)
 
 fmt: install
 	$(BIN)/ruff format .

@@ -5,17 +5,26 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from channels.pacing import get_pacing_config
 from config import Settings
 from store import Store
 from tests.store.backends import BACKENDS, database_url
 from workflows.client import data_converter
+
+# A Twilio long code's real pace (channels/pacing.py) is a segment a second of wall clock, while a
+# story's clock skips hours in a moment: stories send from a sender as fast as a Messaging Service.
+# (Telegram's chat pace stays: the fake bot answers 429 above it, as Telegram does.)
+# tests/channels/test_pacing*.py use `real_paces`.
+TEST_PACES = {"NUDGEFLOW_PACING_TWILIO_PER_SECOND": "100"}
+for _name, _value in TEST_PACES.items():
+    os.environ.setdefault(_name, _value)
 
 # The product's converter (payloads encrypted, failures encoded), with the install's development key,
 # which the API and worker processes a test starts read too.
@@ -75,6 +84,16 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await store.ensure_tenant("demo", "Demo clinic", "demo-key")
     yield store
     await store.close()
+
+
+@pytest.fixture
+def real_paces(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The providers' paces as the product ships them, not the stories' (TEST_PACES)."""
+    for name in TEST_PACES:
+        monkeypatch.delenv(name, raising=False)
+    get_pacing_config.cache_clear()
+    yield
+    get_pacing_config.cache_clear()
 
 
 @pytest.fixture

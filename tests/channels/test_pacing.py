@@ -27,6 +27,8 @@ from tests.fakes.telegram import FakeTelegram
 from tests.store.backends import database_url
 from tests.workflows.harness import Clinic, running_clinic
 
+pytestmark = [pytest.mark.usefixtures("real_paces"), pytest.mark.alone]
+
 
 @asynccontextmanager
 async def clinic_with_bot(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from channels.base import OutgoingMessage
 from channels.pacing import HEADROOM, PacingConfig, paces, twilio_rate
 from channels.sms import SmsAdapter
@@ -10,7 +12,8 @@ from channels.twilio import TwilioAdapter
 from channels.whatsapp import WhatsAppAdapter
 from domain.contacts import Channel, Contact
 
-CONFIG = PacingConfig()
+CONFIG = PacingConfig.model_construct()  # the shipped defaults, whatever the environment says
+pytestmark = pytest.mark.usefixtures("real_paces")
 
 
 def message(channel: Channel, body: str = "Reminder", **contact: str) -> OutgoingMessage:
