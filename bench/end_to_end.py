@@ -105,12 +105,15 @@ async def senders(http: httpx.AsyncClient, seen: list[float]) -> None:
         await asyncio.sleep(0.5)
 
 
-async def product(stack: Stack, count: int, clients: int) -> tuple[Run, int, dict[str, float]]:
+async def product(
+    stack: Stack, count: int, clients: int, workers: int = 1
+) -> tuple[Run, int, dict[str, float]]:
     batch = make_events(count, "e2e")
     warmup = make_events(WARMUP, "e2e-warmup")
     posted_at: dict[str, float] = {}
     await stack.start_api()
-    await stack.wait_polling(stack.start_worker())
+    for _ in range(workers):
+        await stack.wait_polling(stack.start_worker())
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
 
@@ -153,15 +156,21 @@ async def product(stack: Stack, count: int, clients: int) -> tuple[Run, int, dic
     return result, await duplicate_sends(stack.store), cores
 
 
-async def run(events: int = 1000, clients: int = 16, tuning: dict[str, Any] | None = None) -> Report:
+async def run(
+    events: int = 1000, clients: int = 16, tuning: dict[str, Any] | None = None, workers: int = 1
+) -> Report:
+    """`workers` product workers (one floor worker): two against one says whether a second process helps."""
     store = os.environ.get("BENCH_DATABASE", "sqlite")
     name = "end_to_end" if store == "sqlite" else f"end_to_end_{store}"
-    report = Report(name, {"events": events, "clients": clients, "tuning": tuning or {}})
+    name += "" if workers == 1 else f"_{workers}_workers"
+    params = {"events": events, "clients": clients, "workers": workers, "tuning": tuning or {}}
+    report = Report(name, params)
     async with Stack(tuning=tuning) as stack:
         bare = await floor(stack, events, clients)
-        ours, duplicates, cores = await product(stack, events, clients)
+        ours, duplicates, cores = await product(stack, events, clients, workers)
     report.add(
-        f"End to end on {store}: {events} appointment.confirmed -> confirmation recorded, {clients} clients",
+        f"End to end on {store}: {events} appointment.confirmed -> confirmation recorded, {clients} clients, "
+        f"{workers} worker{'s' if workers > 1 else ''}",
         ["events", "messages", "missing", "duplicates"],
         [[events, ours.count, events - ours.count, duplicates]],
     )
