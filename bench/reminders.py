@@ -12,6 +12,7 @@ activity, which appends the moment it ran to a file.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -149,7 +150,8 @@ async def run(
     tuning: dict[str, Any] | None = None,
 ) -> Report:
     params = {"sizes": list(sizes), "window_s": window, "offset_s": OFFSET_S, "tuning": tuning or {}}
-    report = Report("reminders", params)
+    store = os.environ.get("BENCH_DATABASE", "sqlite")
+    report = Report("reminders" if store == "sqlite" else f"reminders_{store}", params)
     columns = [
         "system",
         "M/min",
