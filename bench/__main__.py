@@ -46,7 +46,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=500, help="ingest: events posted")
     parser.add_argument("--clients", type=int, default=16, help="ingest, end_to_end: concurrent clients")
     parser.add_argument("--e2e-events", type=int, default=1000, help="end_to_end: events posted")
-    parser.add_argument("--workers", type=int, default=1, help="end_to_end: product workers (2: against one)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="end_to_end, reminders: product workers (2: against one)"
+    )
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[500, 1000, 2000], help="reminders per minute"
     )
@@ -71,7 +73,7 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Report]]]
             "render": {"count": 2000},
             "ingest": {"events": args.events, "clients": args.clients},
             "end_to_end": {"events": args.e2e_events, "clients": args.clients, "workers": args.workers},
-            "reminders": {"sizes": args.sizes},
+            "reminders": {"sizes": args.sizes, "workers": args.workers},
             "footprint": {"open_count": args.open, "finished": args.finished},
             "recalls": {"open_count": args.recalls},
             "celery_baseline": {"m": args.celery_load, "far": args.far},

@@ -40,11 +40,14 @@ def outcome(m: int, lateness: list[float], missed: int, duplicates: int, slack: 
     }
 
 
-async def product(m: int, window: float, setup_rate: float, tuning: dict[str, Any] | None) -> dict[str, Any]:
+async def product(
+    m: int, window: float, setup_rate: float, tuning: dict[str, Any] | None, workers: int = 1
+) -> dict[str, Any]:
     settings = {"reminder_offsets": [f"PT{OFFSET_S}S"], "max_lateness": "PT1H"}
     async with Stack(tuning=tuning, settings=settings) as stack:
-        worker = stack.start_worker()
-        await stack.wait_polling(worker)
+        started = [stack.start_worker() for _ in range(workers)]
+        for worker in started:
+            await stack.wait_polling(worker)
         t0 = time.time() + 5 + m / setup_rate
         due = {f"rem-{i}": t0 + i * window / m for i in range(m)}
         tenant_settings = TenantSettings.model_validate(stack.settings)
@@ -60,7 +63,7 @@ async def product(m: int, window: float, setup_rate: float, tuning: dict[str, An
         await until(lambda: all_sent(stack, m), end, every=1)
         rows = await sent(stack.store, "reminder")
         duplicates = await duplicate_sends(stack.store)
-        memory = rss_mib(worker.pid)
+        memory = max(rss_mib(worker.pid) for worker in started)
     first: dict[str, float] = {}
     for subject, _step, scheduled_for, sent_at in rows:
         first.setdefault(subject.split(":")[-1], (sent_at - scheduled_for).total_seconds())
@@ -148,10 +151,14 @@ async def run(
     window: float = 60.0,
     setup_rate: float = 60.0,
     tuning: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> Report:
+    """`workers` product workers (the floor has one): two against one on the same cores."""
     params = {"sizes": list(sizes), "window_s": window, "offset_s": OFFSET_S, "tuning": tuning or {}}
+    params["workers"] = workers
     store = os.environ.get("BENCH_DATABASE", "sqlite")
-    report = Report("reminders" if store == "sqlite" else f"reminders_{store}", params)
+    name = "reminders" if store == "sqlite" else f"reminders_{store}"
+    report = Report(name if workers == 1 else f"{name}_{workers}_workers", params)
     columns = [
         "system",
         "M/min",
@@ -171,7 +178,7 @@ async def run(
             if system == "floor":
                 r = await floor(m, window)
             else:
-                r = await product(m, window, setup_rate, tuning)
+                r = await product(m, window, setup_rate, tuning, workers)
             results[system].append(r)
             rows.append([system, per_minute, r["p50"], r["p99"], r["max"], r["missed"], r["duplicated"]])
             rows[-1] += [r["setup_slack_s"], r["worker_rss_mib"]]
