@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from bench.appointments import STRUCTURED, duplicate_sends, sent, wait_for_sent
 from bench.floor import FLOOR_TABLE
 from bench.ingest import WARMUP, drive, make_events
-from bench.report import Report, spread
+from bench.report import Report, results_name, spread
 from bench.stack import Stack, until
 from store.tables import DeliveryRow, InboundEventRow
 
@@ -161,10 +161,8 @@ async def run(
 ) -> Report:
     """`workers` product workers (one floor worker): two against one says whether a second process helps."""
     store = os.environ.get("BENCH_DATABASE", "sqlite")
-    name = "end_to_end" if store == "sqlite" else f"end_to_end_{store}"
-    name += "" if workers == 1 else f"_{workers}_workers"
     params = {"events": events, "clients": clients, "workers": workers, "tuning": tuning or {}}
-    report = Report(name, params)
+    report = Report(results_name("end_to_end", workers), params)
     async with Stack(tuning=tuning) as stack:
         bare = await floor(stack, events, clients)
         ours, duplicates, cores = await product(stack, events, clients, workers)

@@ -12,7 +12,6 @@ activity, which appends the moment it ran to a file.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any
 
 from bench.appointments import at, confirmed, duplicate_sends, sent
 from bench.floor import read_record
-from bench.report import Report, spread
+from bench.report import Report, results_name, spread
 from bench.stack import Stack, rss_mib, until
 from domain.events import DomainEvent
 from domain.settings import TenantSettings
@@ -154,11 +153,14 @@ async def run(
     workers: int = 1,
 ) -> Report:
     """`workers` product workers (the floor has one): two against one on the same cores."""
-    params = {"sizes": list(sizes), "window_s": window, "offset_s": OFFSET_S, "tuning": tuning or {}}
-    params["workers"] = workers
-    store = os.environ.get("BENCH_DATABASE", "sqlite")
-    name = "reminders" if store == "sqlite" else f"reminders_{store}"
-    report = Report(name if workers == 1 else f"{name}_{workers}_workers", params)
+    params = {
+        "sizes": list(sizes),
+        "window_s": window,
+        "offset_s": OFFSET_S,
+        "workers": workers,
+        "tuning": tuning or {},
+    }
+    report = Report(results_name("reminders", workers), params)
     columns = [
         "system",
         "M/min",

@@ -83,6 +83,14 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     return "\n".join(lines)
 
 
+def results_name(benchmark: str, workers: int = 1) -> str:
+    """`<benchmark>[_<store>][_<N>_workers]`: a run on PostgreSQL (BENCH_DATABASE) or with more
+    workers saves beside the default one instead of over it."""
+    store = os.environ.get("BENCH_DATABASE", "sqlite")
+    name = benchmark if store == "sqlite" else f"{benchmark}_{store}"
+    return name if workers == 1 else f"{name}_{workers}_workers"
+
+
 class Report:
     """One benchmark's figures: printed as tables, saved as `<results>/<name>.json`."""
 
