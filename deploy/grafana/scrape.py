@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import math
 import re
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.stack import Stack, free_port
+from bench.stack import Stack, free_port, until
 
 BINARY = Path("/usr/bin/prometheus")
 SCRAPE_INTERVAL = "1s"
@@ -143,16 +142,19 @@ async def start(stack: Stack, endpoints: dict[str, str]) -> Prometheus:
     process = stack.spawn("prometheus", argv)
     stack.others.append(process)  # Stack.stop() ends it with the rest
     prometheus = Prometheus(f"http://127.0.0.1:{port}", endpoints)
-    deadline = time.monotonic() + 60
     async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
+
+        async def scraping_all() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"prometheus exited; see {stack.dir / 'prometheus.log'}")
             try:
-                targets = (await http.get(f"{prometheus.url}/api/v1/targets")).json()["data"]
+                targets: dict[str, list[dict[str, str]]] = (
+                    await http.get(f"{prometheus.url}/api/v1/targets")
+                ).json()["data"]
             except (httpx.TransportError, ValueError, KeyError):
-                targets = {"activeTargets": []}
-            if sum(t["health"] == "up" for t in targets["activeTargets"]) == len(endpoints):
-                return prometheus
-            await asyncio.sleep(0.5)
+                return False
+            return sum(t["health"] == "up" for t in targets["activeTargets"]) == len(endpoints)
+
+        if await until(scraping_all, time.time() + 60):
+            return prometheus
     raise RuntimeError(f"prometheus did not scrape all of {sorted(endpoints)}; see {stack.dir}")
