@@ -56,8 +56,8 @@ from domain.settings import TenantSettings
 from domain.whatsapp_templates import TemplateChoice
 from i18n import RenderedMessage, TemplateNotFound, TemplateOverride, TemplateRenderer, TemplateRenderError
 from store import Store
-from store.telegram_offers import TelegramOffers
-from store.templates import TemplateError
+from store.db import BeforeSending
+from store.templates import TemplateError, TemplateVersion
 
 UNKNOWN_OUTCOMES = Counter(
     "nudgeflow_delivery_unknown_total",
@@ -262,10 +262,12 @@ class NudgeActivities:
             if held is not None:
                 return held
         moment = max(datetime.now(UTC), activity.info().current_attempt_scheduled_time)
-        recipient = message.recipient
-        if message.audience != "staff":
-            # With what providers taught us: a linked Telegram chat, the WhatsApp window, dead addresses.
-            recipient = await self.store.contact_for_sending(input.tenant, recipient)
+        # One read: the recipient with what providers taught us (a linked Telegram chat, the WhatsApp
+        # window, dead addresses, consent; a staff member goes as given), the template's versions.
+        known = await self.store.before_sending(
+            input.tenant, message.template, None if message.audience == "staff" else message.recipient
+        )
+        recipient = known.contact or message.recipient
         order, skip = self._decide(input, recipient, row, moment)
         if skip is None:
             # Across every lifecycle: what this recipient was sent lately (activities/cadence.py).
@@ -274,7 +276,7 @@ class NudgeActivities:
             skip = "no longer wanted: the lifecycle moved on"
         if skip is not None:
             return await self._finish(row, DeliveryStatus.SKIPPED, reason=skip)
-        return await self._deliver(row, input, recipient, order, moment, attempt)
+        return await self._deliver(row, input, recipient, order, moment, attempt, known)
 
     async def _still_wanted(self, input: SendMessageInput) -> bool:
         """Only for runs recorded before sends became cancellable: ask the workflow itself."""
@@ -363,6 +365,7 @@ class NudgeActivities:
         order: list[Channel],
         now: datetime,
         attempt: Attempt,
+        known: BeforeSending,
     ) -> SendMessageResult:
         message = input.message
         context = render_context(input, recipient, now)
@@ -371,7 +374,7 @@ class NudgeActivities:
         context["calendar_url"] = link(row.id) if link and invite and not invite.cancelled else None
         attachments = invite_attachment(message)
         # The first confirmation to a contact not in Telegram yet offers the bot, once per contact.
-        context["telegram_link"] = await self._telegram_offer(input, recipient, row)
+        context["telegram_link"] = self._telegram_offer(input, recipient, row, known.telegram_offered_at)
         last_reason = "no channel reached the recipient"
         passed_over: str | None = None  # why WhatsApp was passed over (its template cannot go)
         for channel in order:
@@ -394,7 +397,7 @@ class NudgeActivities:
                 context["can_reply"] = channel is not Channel.SMS or receives_replies(
                     self.adapters.get(channel), recipient.phone or ""
                 )
-                rendered = await self._render(row, input, as_sent, channel, context)
+                rendered = await self._render(row, input, as_sent, channel, context, known.templates)
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.
                 metrics.count_template_error(input.tenant, input.message.template, fell_back=False)
@@ -491,7 +494,9 @@ class NudgeActivities:
         await tell_staff_once(self.store, self.adapters, input.tenant, template, choice)
         return choice
 
-    async def _telegram_offer(self, input: SendMessageInput, recipient: Contact, row: Delivery) -> str | None:
+    def _telegram_offer(
+        self, input: SendMessageInput, recipient: Contact, row: Delivery, offered_at: datetime | None
+    ) -> str | None:
         """The bot's deep link for this message, or None: not a confirmation, no bot, a staff member,
         a contact already in Telegram or offered it before."""
         message = input.message
@@ -499,7 +504,7 @@ class NudgeActivities:
             return None
         if recipient.telegram_chat_id:
             return None
-        if await TelegramOffers(self.store.engine).offered_at(input.tenant, recipient.id) is not None:
+        if offered_at is not None:
             return None
         return self.telegram_link(row.id)
 
@@ -565,9 +570,8 @@ class NudgeActivities:
     async def _sent(
         self, row: Delivery, channel: Channel, receipt: SendReceipt, **fields: Any
     ) -> SendMessageResult:
-        if self.telegram_link is not None and LINK_PREFIX in str(fields.get("body") or ""):
-            # The deep link left with this message: it is not offered to the contact again.
-            await TelegramOffers(self.store.engine).record(row.tenant, row.contact_id)
+        # The deep link left with this message: it is not offered to the contact again.
+        offered = self.telegram_link is not None and LINK_PREFIX in str(fields.get("body") or "")
         return await self._finish(
             row,
             DeliveryStatus.SENT,
@@ -576,12 +580,19 @@ class NudgeActivities:
             provider_message_id=receipt.provider_message_id,
             cost=receipt.cost,
             sent_at=datetime.now(UTC),
+            offered_to=(row.tenant, row.contact_id) if offered else None,
             **fields,
         )
 
-    async def _finish(self, row: Delivery, status: DeliveryStatus, **fields: Any) -> SendMessageResult:
+    async def _finish(
+        self,
+        row: Delivery,
+        status: DeliveryStatus,
+        offered_to: tuple[str, str] | None = None,
+        **fields: Any,
+    ) -> SendMessageResult:
         outcome = DeliveryOutcome(status=status, **fields)
-        finished = await self.store.finish_delivery(row.id, outcome)
+        finished = await self.store.finish_delivery(row.id, outcome, offered_to=offered_to)
         metrics.count_outcome(finished)
         return _result(finished)
 
@@ -592,9 +603,11 @@ class NudgeActivities:
         recipient: Contact,
         channel: Channel,
         context: dict[str, Any],
+        published: list[TemplateVersion] | None = None,
     ) -> RenderedMessage:
-        """The message, with the Telegram offer under it when `context` carries the bot's link."""
-        rendered = await self._render_message(row, input, recipient, channel, context)
+        """The message, with the Telegram offer under it when `context` carries the bot's link;
+        `published`: the tenant's versions of the template as just read (else read here)."""
+        rendered = await self._render_message(row, input, recipient, channel, context, published)
         link = context.get("telegram_link")
         if not link or channel.value not in OFFERED_ON:
             return rendered
@@ -620,11 +633,13 @@ class NudgeActivities:
         recipient: Contact,
         channel: Channel,
         context: dict[str, Any],
+        published: list[TemplateVersion] | None,
     ) -> RenderedMessage:
         """The tenant's published version, read per send so a publish takes effect at once; if it
         fails, the file default goes out instead and staff see the error."""
         key = input.message.template
-        published = await self.store.published_templates(input.tenant, key)
+        if published is None:
+            published = await self.store.published_templates(input.tenant, key)
         overrides = [TemplateOverride(v.locale, v.channel, v.fields, v.id) for v in published]
         args: dict[str, Any] = {
             "locale": recipient.locale,

@@ -1,7 +1,7 @@
 """Where the time goes: py-spy samples the worker and the API while a burst of events runs end to end.
 
 `python -m bench.profile --events 400` prints the top frames (own time and inclusive time) of each
-process and writes the collapsed stacks under bench/results/profile-*.txt for a flame graph.
+process and keeps the collapsed stacks (profile-*.txt) in $PROFILE_DIR, else the temp dir, for a flame graph.
 """
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,14 @@ def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     # --gil: only samples that hold the GIL, i.e. Python CPU time, not threads waiting on I/O.
     argv += ["--format", "raw", "--output", str(out), "--nonblocking", "--gil"]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def keep(collapsed: Iterable[Path]) -> None:
+    """The collapsed stacks, for a flame graph, under PROFILE_DIR (default: the system's temp dir)."""
+    where = Path(os.environ.get("PROFILE_DIR", tempfile.gettempdir()))
+    for path in collapsed:
+        shutil.copy(path, where / path.name)
+        print(f"collapsed stacks: {where / path.name}")
 
 
 def top_frames(collapsed: Path, limit: int = 25) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
@@ -94,6 +105,7 @@ async def run(
         for spy in spies:
             spy.wait()
         tops = {name: top_frames(out) for name, out in outs.items()}
+        keep(outs.values())
     for name, (total, own, inclusive) in tops.items():
         report.add(
             f"{name}: own time, {total} samples",
@@ -127,6 +139,7 @@ async def reminders_run(m: int = 1000, window: int = 30, tuning: dict[str, Any] 
         record(worker.pid, window, stack.dir / "profile-worker.txt").wait()
         cpu = {name: round((stack.cpu()[name] - cpu_before[name]) / window, 2) for name in cpu_before}
         total, own, inclusive = top_frames(stack.dir / "profile-worker.txt")
+        keep([stack.dir / "profile-worker.txt"])
     report.add(
         f"worker: own time, {total} samples", ["frame", "%"], [[f, round(100 * n / total, 1)] for f, n in own]
     )

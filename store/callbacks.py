@@ -13,8 +13,19 @@ from domain.contacts import Channel, Contact
 from domain.deliveries import Delivery, DeliveryStatus
 from store.consent import consents
 from store.records import to_delivery
-from store.tables import ContactChannelRow, ContactRow, DeliveryEventRow, DeliveryRow, insert_for, utcnow
+from store.tables import (
+    ContactChannelRow,
+    ContactRow,
+    DeliveryEventRow,
+    DeliveryRow,
+    core,
+    insert_for,
+    utcnow,
+)
 
+# Read on every send: Core tables, not the ORM's entity machinery.
+CONTACTS = core(ContactRow)
+CHANNELS = core(ContactChannelRow)
 # A later callback never moves a delivery backwards: `read` may come before `delivered`.
 PROGRESS = {DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3}
 
@@ -161,16 +172,25 @@ async def mark_dead(session: AsyncSession, tenant: str, contact_id: str, address
 
 async def contact_for_sending(session: AsyncSession, tenant: str, contact: Contact) -> Contact:
     """The stored contact (or the given one) with what providers and the consent ledger told us."""
-    channels = ContactChannelRow.tenant == tenant, ContactChannelRow.contact_id == contact.id
-    stored, chat_id, window, dead = (
+    found, _ = await contact_and_offer(session, tenant, contact)
+    return found
+
+
+async def contact_and_offer(
+    session: AsyncSession, tenant: str, contact: Contact
+) -> tuple[Contact, datetime | None]:
+    """`contact_for_sending`, and when the contact was offered the Telegram bot (None: never)."""
+    channels = CHANNELS.c.tenant == tenant, CHANNELS.c.contact_id == contact.id
+    stored, chat_id, window, dead, offered_at = (
         await session.execute(
             select(
-                select(ContactRow.data)
-                .where(ContactRow.tenant == tenant, ContactRow.id == contact.id)
+                select(CONTACTS.c.data)
+                .where(CONTACTS.c.tenant == tenant, CONTACTS.c.id == contact.id)
                 .scalar_subquery(),
-                select(ContactChannelRow.telegram_chat_id).where(*channels).scalar_subquery(),
-                select(ContactChannelRow.whatsapp_window_until).where(*channels).scalar_subquery(),
-                select(ContactChannelRow.dead_addresses).where(*channels).scalar_subquery(),
+                select(CHANNELS.c.telegram_chat_id).where(*channels).scalar_subquery(),
+                select(CHANNELS.c.whatsapp_window_until).where(*channels).scalar_subquery(),
+                select(CHANNELS.c.dead_addresses).where(*channels).scalar_subquery(),
+                select(CHANNELS.c.telegram_offered_at).where(*channels).scalar_subquery(),
             )
         )
     ).one()
@@ -180,7 +200,7 @@ async def contact_for_sending(session: AsyncSession, tenant: str, contact: Conta
     found = with_channels(contact if stored is None else Contact.model_validate(stored), learned)
     # The consent ledger's latest word per channel and category (domain/consent.py).
     ledger = await consents(session, tenant, contact.id)
-    return with_consent(ledger, found)
+    return with_consent(ledger, found), offered_at
 
 
 def with_channels(contact: Contact, learned: ContactChannels) -> Contact:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Row, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.consent import ConsentChange, ConsentRecord
@@ -19,6 +20,7 @@ from store.tables import (
     ContactRow,
     DeliveryRow,
     InboundReplyRow,
+    core,
     insert_for,
     utcnow,
 )
@@ -43,7 +45,7 @@ class InboundReply(BaseModel):
     at: datetime | None = None
 
 
-def _record(row: ConsentRow) -> ConsentRecord:
+def _record(row: ConsentRow | Row[Any]) -> ConsentRecord:
     return ConsentRecord.model_validate(row, from_attributes=True)
 
 
@@ -72,8 +74,9 @@ async def append_consents(
 
 async def consents(session: AsyncSession, tenant: str, contact_id: str) -> list[ConsentRecord]:
     """Every record of the contact, oldest first."""
-    query = select(ConsentRow).where(ConsentRow.tenant == tenant, ConsentRow.contact_id == contact_id)
-    return [_record(row) for row in (await session.execute(query.order_by(ConsentRow.id))).scalars()]
+    table = core(ConsentRow)  # read on every send: Core, not the ORM's entity machinery
+    query = select(table).where(table.c.tenant == tenant, table.c.contact_id == contact_id)
+    return [_record(row) for row in (await session.execute(query.order_by(table.c.id))).all()]
 
 
 async def contacts_with_phone(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +20,19 @@ from store.engine import make_async_engine, sqlite_file
 from store.group_commit import GroupCommit
 from store.records import DeadEvent, DeliveryAttempt, InboundEventKey, Lease, PendingEvent
 from store.staff import Role, StaffUser
+from store.telegram_offers import record_offer
 from store.templates import TemplateError, TemplateVersion
 from store.write_lock import WriteLock
+
+
+@dataclass(frozen=True)
+class BeforeSending:
+    """The contact as the router sees it (None for a staff member: sent as given), when it was
+    offered the Telegram bot (None: never), and the tenant's published versions of the template."""
+
+    contact: Contact | None
+    telegram_offered_at: datetime | None
+    templates: list[TemplateVersion]
 
 
 class Store:
@@ -151,10 +163,19 @@ class Store:
     async def begin_delivery(self, draft: DeliveryDraft) -> tuple[Delivery, bool]:
         return await self._group.run(lambda session: deliveries.begin_delivery(session, draft))
 
-    async def finish_delivery(self, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
-        return await self._group.run(
-            lambda session: deliveries.finish_delivery(session, delivery_id, outcome)
-        )
+    async def finish_delivery(
+        self, delivery_id: int, outcome: DeliveryOutcome, *, offered_to: tuple[str, str] | None = None
+    ) -> Delivery:
+        """The outcome; with `offered_to` (tenant, contact), in the same commit, that the message
+        carried the Telegram bot's link to that contact (it is offered once)."""
+
+        async def finish(session: AsyncSession) -> Delivery:
+            finished = await deliveries.finish_delivery(session, delivery_id, outcome)
+            if offered_to is not None:
+                await record_offer(session, *offered_to)
+            return finished
+
+        return await self._group.run(finish)
 
     async def move_delivery(
         self,
@@ -323,6 +344,16 @@ class Store:
     async def list_delivery_events(self, delivery_id: int) -> list[DeliveryEvent]:
         async with self._sessions() as session:
             return await callbacks.list_events(session, delivery_id)
+
+    async def before_sending(self, tenant: str, template: str, contact: Contact | None) -> BeforeSending:
+        """What a send reads before it renders, in one session (one connection, not three)."""
+        async with self._sessions() as session:
+            found: Contact | None = None
+            offered_at: datetime | None = None
+            if contact is not None:
+                found, offered_at = await callbacks.contact_and_offer(session, tenant, contact)
+            published = await templates.published(session, tenant, template)
+        return BeforeSending(contact=found, telegram_offered_at=offered_at, templates=published)
 
     async def contact_for_sending(self, tenant: str, contact: Contact) -> Contact:
         """The stored contact (or the given one) with the engine's learned channel state on top."""

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from store.errors import UnknownDelivery
 from store.records import DeliveryAttempt, to_attempt, to_delivery
-from store.tables import DeliveryAttemptRow, DeliveryRow, insert_for, utcnow
+from store.tables import DeliveryAttemptRow, DeliveryRow, core, insert_for, utcnow
+
+# The hot statements (a row per message, three writes each) are built on the Core tables.
+DELIVERIES = core(DeliveryRow)
+ATTEMPTS = core(DeliveryAttemptRow)
 
 
 async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[Delivery, bool]:
@@ -27,9 +31,7 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
     # reads the winner's row, so a retried activity never sends the same message twice.
     inserted = (
         await session.execute(
-            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
-                *DeliveryRow.__table__.c
-            )
+            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*DELIVERIES.c)
         )
     ).one_or_none()
     if inserted is not None:
@@ -64,21 +66,19 @@ async def move_delivery(
     """
     now = utcnow()
     fields = outcome.model_dump(mode="json", exclude={"sent_at"}, exclude_none=keep_updated_at)
-    statement = update(DeliveryRow).where(DeliveryRow.id == delivery_id)
+    statement = update(DELIVERIES).where(DELIVERIES.c.id == delivery_id)
     if expected is not None:
-        statement = statement.where(DeliveryRow.status.in_([status.value for status in expected]))
+        statement = statement.where(DELIVERIES.c.status.in_([status.value for status in expected]))
     if not keep_updated_at:
         fields |= {"sent_at": outcome.sent_at, "updated_at": now}
     # Writing the delivery first takes its lock (row lock on PostgreSQL, the write lock on
     # SQLite), so concurrent outcomes for one delivery count their attempts one after another.
-    updated = (
-        await session.execute(statement.values(**fields).returning(*DeliveryRow.__table__.c))
-    ).one_or_none()
+    updated = (await session.execute(statement.values(**fields).returning(*DELIVERIES.c))).one_or_none()
     if updated is None:
         return None
-    earlier = select(func.count()).where(DeliveryAttemptRow.delivery_id == delivery_id).scalar_subquery()
+    earlier = select(func.count()).where(ATTEMPTS.c.delivery_id == delivery_id).scalar_subquery()
     await session.execute(
-        insert(DeliveryAttemptRow).values(
+        insert(ATTEMPTS).values(
             delivery_id=delivery_id,
             attempt=earlier + 1,
             channel=outcome.channel,
@@ -103,8 +103,8 @@ async def claim_sending(
     """
     claimed = (
         await session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id == delivery_id, DeliveryRow.status == expected.value)
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == expected.value)
             .values(
                 status=DeliveryStatus.SENDING.value,
                 channel=channel,
@@ -112,16 +112,15 @@ async def claim_sending(
                 body=body,
                 updated_at=utcnow(),
             )
-            .returning(*DeliveryRow.__table__.c)
+            .returning(*DELIVERIES.c)
         )
     ).one_or_none()
     return None if claimed is None else to_delivery(claimed)
 
 
 async def delivery_by_key(session: AsyncSession, idempotency_key: str) -> Delivery | None:
-    row = (
-        await session.execute(select(DeliveryRow).where(DeliveryRow.idempotency_key == idempotency_key))
-    ).scalar_one_or_none()
+    query = select(DELIVERIES).where(DELIVERIES.c.idempotency_key == idempotency_key)
+    row = (await session.execute(query)).one_or_none()
     return None if row is None else to_delivery(row)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -233,16 +234,22 @@ class ContactChannelRow(Base):
 Index("ix_deliveries_provider_message_id", DeliveryRow.provider_message_id)
 
 
+def core(table: type[Base]) -> Table:
+    """The Core table of a mapped class: for statements on hot paths, without the ORM's entity
+    machinery (a Core UPDATE ... RETURNING costs ~0.5 ms less than the ORM's, which evaluates its
+    WHERE against the session's objects)."""
+    return Base.metadata.tables[table.__tablename__]
+
+
 def insert_for(session: AsyncSession, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that can say ON CONFLICT, in the dialect the session is bound to.
 
     Built on the Core table, not the ORM class: executed with a list of rows it is one cached
     statement (executemany), without the ORM's bulk-insert bookkeeping.
     """
-    core = Base.metadata.tables[table.__tablename__]
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(core)
-    return sqlite.insert(core)
+        return postgresql.insert(core(table))
+    return sqlite.insert(core(table))
 
 
 class TemplateVersionRow(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from store.tables import ContactChannelRow, insert_for, utcnow
 
@@ -25,18 +25,23 @@ class TelegramOffers:
     async def record(self, tenant: str, contact_id: str) -> bool:
         """The link went out; True the first time (a later offer records nothing)."""
         async with self._sessions.begin() as session:
-            row = insert_for(session, ContactChannelRow).values(
-                tenant=tenant, contact_id=contact_id, dead_addresses=[], updated_at=utcnow()
-            )
-            await session.execute(row.on_conflict_do_nothing(index_elements=["tenant", "contact_id"]))
-            moved = await session.execute(
-                update(ContactChannelRow)
-                .where(
-                    ContactChannelRow.tenant == tenant,
-                    ContactChannelRow.contact_id == contact_id,
-                    ContactChannelRow.telegram_offered_at.is_(None),
-                )
-                .values(telegram_offered_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-            return bool(getattr(moved, "rowcount", 0))
+            return await record_offer(session, tenant, contact_id)
+
+
+async def record_offer(session: AsyncSession, tenant: str, contact_id: str) -> bool:
+    """In the caller's transaction (the send records it with the delivery's outcome)."""
+    row = insert_for(session, ContactChannelRow).values(
+        tenant=tenant, contact_id=contact_id, dead_addresses=[], updated_at=utcnow()
+    )
+    await session.execute(row.on_conflict_do_nothing(index_elements=["tenant", "contact_id"]))
+    moved = await session.execute(
+        update(ContactChannelRow)
+        .where(
+            ContactChannelRow.tenant == tenant,
+            ContactChannelRow.contact_id == contact_id,
+            ContactChannelRow.telegram_offered_at.is_(None),
+        )
+        .values(telegram_offered_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(moved, "rowcount", 0))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import StoreError
@@ -15,6 +15,7 @@ from store.tables import (
     PublishedTemplateRow,
     TemplateErrorRow,
     TemplateVersionRow,
+    core,
     insert_for,
     utcnow,
 )
@@ -55,7 +56,7 @@ class TemplateError(BaseModel):
     at: datetime
 
 
-def _version(row: TemplateVersionRow) -> TemplateVersion:
+def _version(row: TemplateVersionRow | Row[Any]) -> TemplateVersion:
     return TemplateVersion.model_validate(row, from_attributes=True)
 
 
@@ -144,15 +145,16 @@ async def history(
 
 async def published(session: AsyncSession, tenant: str, key: str | None = None) -> list[TemplateVersion]:
     """The live versions for a tenant: its own, else the global ones, per (key, locale, channel)."""
+    versions, live_ones = core(TemplateVersionRow), core(PublishedTemplateRow)  # read per send: Core
     query = (
-        select(TemplateVersionRow)
-        .join(PublishedTemplateRow, PublishedTemplateRow.version_id == TemplateVersionRow.id)
-        .where(PublishedTemplateRow.tenant.in_([tenant, GLOBAL]))
+        select(versions)
+        .join(live_ones, live_ones.c.version_id == versions.c.id)
+        .where(live_ones.c.tenant.in_([tenant, GLOBAL]))
     )
     if key is not None:
-        query = query.where(PublishedTemplateRow.key == key)
+        query = query.where(live_ones.c.key == key)
     live: dict[tuple[str, str, str], TemplateVersion] = {}
-    for row in (await session.execute(query)).scalars():
+    for row in (await session.execute(query)).all():
         where = (row.key, row.locale, row.channel)
         if row.tenant == tenant or where not in live:
             live[where] = _version(row)
