@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.consent import with_consent
@@ -23,9 +23,24 @@ from store.tables import (
     utcnow,
 )
 
-# Read on every send: Core tables, not the ORM's entity machinery.
+# Read on every send: built once on the Core tables, run with the tenant and the contact's id.
 CONTACTS = core(ContactRow)
 CHANNELS = core(ContactChannelRow)
+_OF_CONTACT = CHANNELS.c.tenant == bindparam("tenant"), CHANNELS.c.contact_id == bindparam("contact_id")
+CONTACT_FOR_SENDING = select(
+    select(CONTACTS.c.data)
+    .where(CONTACTS.c.tenant == bindparam("tenant"), CONTACTS.c.id == bindparam("contact_id"))
+    .scalar_subquery(),
+    *(
+        select(column).where(*_OF_CONTACT).scalar_subquery()
+        for column in (
+            CHANNELS.c.telegram_chat_id,
+            CHANNELS.c.whatsapp_window_until,
+            CHANNELS.c.dead_addresses,
+            CHANNELS.c.telegram_offered_at,
+        )
+    ),
+)
 # A later callback never moves a delivery backwards: `read` may come before `delivered`.
 PROGRESS = {DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3}
 
@@ -180,19 +195,8 @@ async def contact_and_offer(
     session: AsyncSession, tenant: str, contact: Contact
 ) -> tuple[Contact, datetime | None]:
     """`contact_for_sending`, and when the contact was offered the Telegram bot (None: never)."""
-    channels = CHANNELS.c.tenant == tenant, CHANNELS.c.contact_id == contact.id
     stored, chat_id, window, dead, offered_at = (
-        await session.execute(
-            select(
-                select(CONTACTS.c.data)
-                .where(CONTACTS.c.tenant == tenant, CONTACTS.c.id == contact.id)
-                .scalar_subquery(),
-                select(CHANNELS.c.telegram_chat_id).where(*channels).scalar_subquery(),
-                select(CHANNELS.c.whatsapp_window_until).where(*channels).scalar_subquery(),
-                select(CHANNELS.c.dead_addresses).where(*channels).scalar_subquery(),
-                select(CHANNELS.c.telegram_offered_at).where(*channels).scalar_subquery(),
-            )
-        )
+        await session.execute(CONTACT_FOR_SENDING, {"tenant": tenant, "contact_id": contact.id})
     ).one()
     learned = ContactChannels(
         telegram_chat_id=chat_id, whatsapp_window_until=window, dead_addresses=dead or []

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, select, tuple_, update
+from sqlalchemy import Row, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.consent import ConsentChange, ConsentRecord
@@ -45,6 +45,15 @@ class InboundReply(BaseModel):
     at: datetime | None = None
 
 
+# Read on every send: built once on the Core table.
+_LEDGER = core(ConsentRow)
+CONSENTS_OF = (
+    select(_LEDGER)
+    .where(_LEDGER.c.tenant == bindparam("tenant"), _LEDGER.c.contact_id == bindparam("contact_id"))
+    .order_by(_LEDGER.c.id)
+)
+
+
 def _record(row: ConsentRow | Row[Any]) -> ConsentRecord:
     return ConsentRecord.model_validate(row, from_attributes=True)
 
@@ -74,9 +83,8 @@ async def append_consents(
 
 async def consents(session: AsyncSession, tenant: str, contact_id: str) -> list[ConsentRecord]:
     """Every record of the contact, oldest first."""
-    table = core(ConsentRow)  # read on every send: Core, not the ORM's entity machinery
-    query = select(table).where(table.c.tenant == tenant, table.c.contact_id == contact_id)
-    return [_record(row) for row in (await session.execute(query.order_by(table.c.id))).all()]
+    rows = await session.execute(CONSENTS_OF, {"tenant": tenant, "contact_id": contact_id})
+    return [_record(row) for row in rows.all()]
 
 
 async def contacts_with_phone(

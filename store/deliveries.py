@@ -2,38 +2,86 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BindParameter, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from store.errors import UnknownDelivery
 from store.records import DeliveryAttempt, to_attempt, to_delivery
-from store.tables import DeliveryAttemptRow, DeliveryRow, core, insert_for, utcnow
+from store.tables import DeliveryAttemptRow, DeliveryRow, core, utcnow
 
-# The hot statements (a row per message, three writes each) are built on the Core tables.
+# The hot statements (a row per message, three writes each) are built once, on the Core tables,
+# and run with their values: building and cache-keying a statement per call cost ~0.3 ms. A
+# column's value goes in as `set_<column>`.
 DELIVERIES = core(DeliveryRow)
 ATTEMPTS = core(DeliveryAttemptRow)
 
 
+def _slots(table: Table, columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    return {name: bindparam(f"set_{name}", type_=table.c[name].type) for name in columns}
+
+
+def _bound(fields: dict[str, Any], **keys: Any) -> dict[str, Any]:
+    return {**keys, **{f"set_{name}": value for name, value in fields.items()}}
+
+
+BY_KEY = select(DELIVERIES).where(DELIVERIES.c.idempotency_key == bindparam("key"))
+_ATTEMPT_OF: BindParameter[int] = bindparam("delivery_id")
+# An attempt's number counts the ones before it (the row's lock, taken first, keeps them in line).
+ATTEMPT = insert(ATTEMPTS).values(
+    delivery_id=_ATTEMPT_OF,
+    attempt=select(func.count()).where(ATTEMPTS.c.delivery_id == _ATTEMPT_OF).scalar_subquery() + 1,
+    **_slots(ATTEMPTS, ("channel", "provider", "status", "reason", "provider_message_id", "cost", "at")),
+)
+
+
+@cache
+def _begin(dialect: str, columns: tuple[str, ...]) -> ReturningInsert[Any]:
+    """INSERT INTO deliveries (<columns>) ON CONFLICT (idempotency_key) DO NOTHING RETURNING *."""
+    insert = postgresql.insert(DELIVERIES) if dialect == "postgresql" else sqlite.insert(DELIVERIES)
+    statement = insert.values(_slots(DELIVERIES, columns))
+    return statement.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*DELIVERIES.c)
+
+
+@cache
+def _update(columns: tuple[str, ...], compare: bool) -> Update:
+    """UPDATE deliveries SET <columns> WHERE id = :delivery_id [AND status IN :expected] RETURNING *."""
+    statement = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
+    if compare:
+        statement = statement.where(DELIVERIES.c.status.in_(bindparam("expected", expanding=True)))
+    return statement.values(_slots(DELIVERIES, columns)).returning(*DELIVERIES.c)
+
+
+async def _move(
+    session: AsyncSession, delivery_id: int, fields: dict[str, Any], expected: list[str] | None
+) -> Any:
+    """The row after the update, or None when it is not there (or not in an `expected` status)."""
+    statement = _update(tuple(sorted(fields)), expected is not None)
+    keys: dict[str, Any] = {"delivery_id": delivery_id}
+    if expected is not None:
+        keys["expected"] = expected
+    return (await session.execute(statement, _bound(fields, **keys))).one_or_none()
+
+
 async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[Delivery, bool]:
     now = utcnow()
-    insert = insert_for(session, DeliveryRow).values(
-        **draft.model_dump(),
-        status=DeliveryStatus.PLANNED.value,
-        attachments=[],
-        created_at=now,
-        updated_at=now,
-    )
+    fields = draft.model_dump() | {
+        "status": DeliveryStatus.PLANNED.value,
+        "attachments": [],
+        "created_at": now,
+        "updated_at": now,
+    }
     # The unique key decides between racing callers: the loser's insert does nothing and it
     # reads the winner's row, so a retried activity never sends the same message twice.
-    inserted = (
-        await session.execute(
-            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*DELIVERIES.c)
-        )
-    ).one_or_none()
+    statement = _begin(session.get_bind().dialect.name, tuple(fields))
+    inserted = (await session.execute(statement, _bound(fields))).one_or_none()
     if inserted is not None:
         return to_delivery(inserted), True
     existing = await delivery_by_key(session, draft.idempotency_key)
@@ -66,30 +114,17 @@ async def move_delivery(
     """
     now = utcnow()
     fields = outcome.model_dump(mode="json", exclude={"sent_at"}, exclude_none=keep_updated_at)
-    statement = update(DELIVERIES).where(DELIVERIES.c.id == delivery_id)
-    if expected is not None:
-        statement = statement.where(DELIVERIES.c.status.in_([status.value for status in expected]))
     if not keep_updated_at:
         fields |= {"sent_at": outcome.sent_at, "updated_at": now}
     # Writing the delivery first takes its lock (row lock on PostgreSQL, the write lock on
     # SQLite), so concurrent outcomes for one delivery count their attempts one after another.
-    updated = (await session.execute(statement.values(**fields).returning(*DELIVERIES.c))).one_or_none()
+    compare = None if expected is None else [status.value for status in expected]
+    updated = await _move(session, delivery_id, fields, compare)
     if updated is None:
         return None
-    earlier = select(func.count()).where(ATTEMPTS.c.delivery_id == delivery_id).scalar_subquery()
-    await session.execute(
-        insert(ATTEMPTS).values(
-            delivery_id=delivery_id,
-            attempt=earlier + 1,
-            channel=outcome.channel,
-            provider=outcome.provider,
-            status=(attempt_status or outcome.status).value,
-            reason=outcome.reason,
-            provider_message_id=outcome.provider_message_id,
-            cost=outcome.cost,
-            at=now,
-        )
-    )
+    attempt = outcome.model_dump(include={"channel", "provider", "reason", "provider_message_id", "cost"})
+    attempt |= {"status": (attempt_status or outcome.status).value, "at": now}
+    await session.execute(ATTEMPT, _bound(attempt, delivery_id=delivery_id))
     return to_delivery(updated)
 
 
@@ -101,26 +136,19 @@ async def claim_sending(
     Only one caller wins; the row then names the channel and provider being called, the body as
     it leaves and, in `updated_at`, when: a retry that finds it knows whom to ask, what, since when.
     """
-    claimed = (
-        await session.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == expected.value)
-            .values(
-                status=DeliveryStatus.SENDING.value,
-                channel=channel,
-                provider=provider,
-                body=body,
-                updated_at=utcnow(),
-            )
-            .returning(*DELIVERIES.c)
-        )
-    ).one_or_none()
+    fields = {
+        "status": DeliveryStatus.SENDING.value,
+        "channel": channel,
+        "provider": provider,
+        "body": body,
+        "updated_at": utcnow(),
+    }
+    claimed = await _move(session, delivery_id, fields, [expected.value])
     return None if claimed is None else to_delivery(claimed)
 
 
 async def delivery_by_key(session: AsyncSession, idempotency_key: str) -> Delivery | None:
-    query = select(DELIVERIES).where(DELIVERIES.c.idempotency_key == idempotency_key)
-    row = (await session.execute(query)).one_or_none()
+    row = (await session.execute(BY_KEY, {"key": idempotency_key})).one_or_none()
     return None if row is None else to_delivery(row)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import StoreError
@@ -54,6 +54,16 @@ class TemplateError(BaseModel):
     delivery_id: int | None = None
     error: str
     at: datetime
+
+
+# Read on every send: built once on the Core tables, run with the tenant (and the key).
+_VERSIONS, _LIVE = core(TemplateVersionRow), core(PublishedTemplateRow)
+PUBLISHED = (
+    select(_VERSIONS)
+    .join(_LIVE, _LIVE.c.version_id == _VERSIONS.c.id)
+    .where(_LIVE.c.tenant.in_([bindparam("tenant"), GLOBAL]))
+)
+PUBLISHED_OF_KEY = PUBLISHED.where(_LIVE.c.key == bindparam("key"))
 
 
 def _version(row: TemplateVersionRow | Row[Any]) -> TemplateVersion:
@@ -145,16 +155,9 @@ async def history(
 
 async def published(session: AsyncSession, tenant: str, key: str | None = None) -> list[TemplateVersion]:
     """The live versions for a tenant: its own, else the global ones, per (key, locale, channel)."""
-    versions, live_ones = core(TemplateVersionRow), core(PublishedTemplateRow)  # read per send: Core
-    query = (
-        select(versions)
-        .join(live_ones, live_ones.c.version_id == versions.c.id)
-        .where(live_ones.c.tenant.in_([tenant, GLOBAL]))
-    )
-    if key is not None:
-        query = query.where(live_ones.c.key == key)
+    query = PUBLISHED if key is None else PUBLISHED_OF_KEY
     live: dict[tuple[str, str, str], TemplateVersion] = {}
-    for row in (await session.execute(query)).all():
+    for row in (await session.execute(query, {"tenant": tenant, "key": key})).all():
         where = (row.key, row.locale, row.channel)
         if row.tenant == tenant or where not in live:
             live[where] = _version(row)
