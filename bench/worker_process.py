@@ -12,7 +12,7 @@ from typing import Any
 
 from config import get_settings
 from store import Store
-from worker import build_worker
+from worker import build_worker, run
 from worker import tuning as worker_tuning
 from workflows.client import connect
 
@@ -41,4 +41,4 @@ async def main(tuning: dict[str, Any]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tuning", default="{}", help="keyword arguments of build_worker, as JSON")
-    asyncio.run(main(json.loads(parser.parse_args().tuning)))
+    run(main(json.loads(parser.parse_args().tuning)))
