@@ -648,6 +648,9 @@ class NudgeActivities:
             "timezone": recipient.timezone,
             "default_locale": input.default_locale,
         }
+        if not overrides:
+            # Our own file default, as the fallback below: rendered here, without a thread's hops.
+            return self.renderer.render(key, **args)
         try:
             # A staff-edited version runs in a thread, within the renderer's budget: one that runs
             # long stops itself there and holds up no other tenant's sends on this event loop.
