@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 _SQLITE = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
 _POSTGRES = {"postgres", "postgresql", "postgresql+psycopg"}
@@ -22,6 +25,10 @@ WAL_SWITCH_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 # fork), or a new SQLite connection (a thread, the file opened, the pragmas run), per transaction.
 # Keep as many as a busy process uses at once.
 POOL_SIZE = 20
+# A pooled PostgreSQL connection idle this long is pinged before use (a dead one is replaced); one
+# used more recently is not (HikariCP's aliveBypassWindowMs, 500 ms): a ping per checkout was a round
+# trip per store call.
+PING_AFTER_IDLE_S = 0.5
 # Seconds to open a PostgreSQL connection before the store counts as unreachable (a 503 at the API).
 CONNECT_TIMEOUT_S = 5
 
@@ -104,9 +111,36 @@ def make_async_engine(url: str) -> AsyncEngine:
     # A URL may set its own connect_timeout; without one a server that accepts and never answers would
     # hold every request that needs a new connection for as long as the client waits.
     timeout = {} if "connect_timeout" in _parse(url).query else {"connect_timeout": CONNECT_TIMEOUT_S}
-    return create_async_engine(
-        async_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, connect_args=timeout
+    engine = create_async_engine(
+        async_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE, connect_args=timeout
     )
+    event.listen(engine.sync_engine, "checkin", _note_idle_since)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle(engine.dialect))
+    return engine
+
+
+def _note_idle_since(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, PoolProxiedConnection], None]:
+    """pool_pre_ping for a connection idle PING_AFTER_IDLE_S or longer: a dead one raises
+    DisconnectionError, and the pool opens a new one in its place (SQLAlchemy's documented recipe)."""
+
+    def ping(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or in use a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            raise DisconnectionError("the pooled connection was closed by the server")
+
+    return ping
 
 
 def _take_over_transactions(dbapi_connection: Any, _record: Any) -> None:
