@@ -47,8 +47,6 @@ lint: install
 
 # The suite on TEST_WORKERS processes (pytest-xdist; its stories mostly wait on timers and fakes, so
 # more processes than cores), then, alone, the few tests whose assertion is a wall-clock pace (`alone`).
-# The real-time tests (`slow`) go in TEST_WORKERS/2 chains, each run by a process of its own, while the
-# others take the rest a few items at a time, longest first (tests/conftest.py, RealTimeChains).
 # A phase that collects no test is a failure.
 TEST_WORKERS ?= 4
 PYTEST_PHASE = status=$$?; \
