@@ -16,7 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import logs
 import tracing
-from activities.planning import PLANNERS
+from activities.planning import Planning
 from activities.recall import recall_activities
 from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
 from activities.slots import slot_activities
@@ -96,7 +96,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=[
-            *PLANNERS,
+            *Planning(store).activities(),
             activities.load_settings,
             activities.send_message,
             activities.settle_send,

@@ -17,11 +17,16 @@ class LoadSettingsInput(BaseModel):
 
 
 class PlanInput(BaseModel):
-    """Everything a lifecycle's planner needs; the same for every lifecycle."""
+    """Everything a lifecycle's planner needs; the same for every lifecycle.
+
+    Without settings (a run's first plan) the activity loads the tenant's and returns them with
+    the plan: one local activity fewer per lifecycle.
+    """
 
     events: list[DomainEvent] = Field(default_factory=list)
-    settings: TenantSettings = Field(default_factory=TenantSettings)
+    settings: TenantSettings | None = Field(default_factory=TenantSettings)
     done: dict[str, StepRecord] = Field(default_factory=dict)
+    tenant: str = ""
 
 
 class SendMessageInput(BaseModel):

@@ -1,47 +1,78 @@
-"""Planning as local activities: local-time math runs outside the sandbox and lands in history."""
+"""Planning as local activities: local-time math runs outside the sandbox and lands in history.
+
+A run's first plan loads the tenant's settings itself (`PlanInput.settings` None) and returns them
+with the plan; every plan names the done steps it looked at (`LifecyclePlan.reads_done`), so a
+lifecycle plans again after a send only when the plan could change (workflows/lifecycle.py).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from temporalio import activity
 
 from activities.models import PlanInput
 from domain import appointment, chat, lesson, notification, payment, recall
+from domain.events import DomainEvent
+from domain.planning import DoneReads, LifecyclePlan, StepRecord
+from domain.settings import TenantSettings
+from store import Store
+
+PlanT = TypeVar("PlanT", bound=LifecyclePlan)
 
 
-@activity.defn(name="plan_appointment")
-async def plan_appointment_activity(input: PlanInput) -> appointment.AppointmentPlan:
-    return appointment.plan_appointment(appointment.fold(input.events), input.settings, input.done)
+class Planning:
+    """Each lifecycle's planner: its events folded into a view, the view planned."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-@activity.defn(name="plan_lesson")
-async def plan_lesson_activity(input: PlanInput) -> lesson.LessonPlan:
-    return lesson.plan_lesson(lesson.fold(input.events), input.settings, input.done)
+    async def _plan(
+        self,
+        input: PlanInput,
+        fold: Callable[[list[DomainEvent]], Any],
+        planner: Callable[[Any, TenantSettings, Mapping[str, StepRecord]], PlanT],
+    ) -> PlanT:
+        loaded = input.settings is None
+        settings = await self.store.get_settings(input.tenant) if input.settings is None else input.settings
+        done = DoneReads(input.done)
+        plan = planner(fold(input.events), settings, done)
+        plan.reads_done = done.read()
+        plan.settings = settings if loaded else None
+        return plan
 
+    @activity.defn(name="plan_appointment")
+    async def plan_appointment(self, input: PlanInput) -> appointment.AppointmentPlan:
+        return await self._plan(input, appointment.fold, appointment.plan_appointment)
 
-@activity.defn(name="plan_payment")
-async def plan_payment_activity(input: PlanInput) -> payment.PaymentPlan:
-    return payment.plan_payment(payment.fold(input.events), input.settings, input.done)
+    @activity.defn(name="plan_lesson")
+    async def plan_lesson(self, input: PlanInput) -> lesson.LessonPlan:
+        return await self._plan(input, lesson.fold, lesson.plan_lesson)
 
+    @activity.defn(name="plan_payment")
+    async def plan_payment(self, input: PlanInput) -> payment.PaymentPlan:
+        return await self._plan(input, payment.fold, payment.plan_payment)
 
-@activity.defn(name="plan_chat")
-async def plan_chat_activity(input: PlanInput) -> chat.ChatPlan:
-    return chat.plan_chat(chat.fold(input.events), input.settings, input.done)
+    @activity.defn(name="plan_chat")
+    async def plan_chat(self, input: PlanInput) -> chat.ChatPlan:
+        return await self._plan(input, chat.fold, chat.plan_chat)
 
+    @activity.defn(name="plan_notification")
+    async def plan_notification(self, input: PlanInput) -> notification.NotificationPlan:
+        return await self._plan(input, notification.fold, notification.plan_notification)
 
-@activity.defn(name="plan_notification")
-async def plan_notification_activity(input: PlanInput) -> notification.NotificationPlan:
-    return notification.plan_notification(notification.fold(input.events), input.settings, input.done)
+    @activity.defn(name="plan_recall")
+    async def plan_recall(self, input: PlanInput) -> recall.RecallPlan:
+        return await self._plan(input, recall.fold, recall.plan_recall)
 
-
-@activity.defn(name="plan_recall")
-async def plan_recall_activity(input: PlanInput) -> recall.RecallPlan:
-    return recall.plan_recall(recall.fold(input.events), input.settings, input.done)
-
-
-PLANNERS = [
-    plan_appointment_activity,
-    plan_lesson_activity,
-    plan_payment_activity,
-    plan_chat_activity,
-    plan_notification_activity,
-]
+    def activities(self) -> list[Callable[..., Any]]:
+        """What a worker registers."""
+        return [
+            self.plan_appointment,
+            self.plan_lesson,
+            self.plan_payment,
+            self.plan_chat,
+            self.plan_notification,
+            self.plan_recall,
+        ]

@@ -19,7 +19,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.planning import plan_recall_activity
 from domain.contacts import Contact
 from domain.events import DomainEvent
 from domain.recall import VISIT, RecallVisit
@@ -141,6 +140,6 @@ class RecallActivities:
 
 
 def recall_activities(store: Store, temporal: Client) -> list[Callable[..., Any]]:
-    """What a worker registers for recalls: the planner and the two activities above."""
+    """What a worker registers for recalls: the two activities above (the planner is in Planning)."""
     recalls = RecallActivities(store, temporal)
-    return [plan_recall_activity, recalls.mark_recall, recalls.tell_recalls]
+    return [recalls.mark_recall, recalls.tell_recalls]

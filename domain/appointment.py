@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -187,7 +188,9 @@ def is_urgent_booking(view: AppointmentView, settings: TenantSettings) -> bool:
 
 
 class _Planner(Planner):
-    def __init__(self, view: AppointmentView, settings: TenantSettings, done: dict[str, StepRecord]) -> None:
+    def __init__(
+        self, view: AppointmentView, settings: TenantSettings, done: Mapping[str, StepRecord]
+    ) -> None:
         assert view.details is not None
         super().__init__(settings, done, staff_timezone=view.details.location.timezone)
         self.view = view
@@ -235,7 +238,7 @@ class _Planner(Planner):
 
 
 def plan_appointment(
-    view: AppointmentView, settings: TenantSettings, done: dict[str, StepRecord]
+    view: AppointmentView, settings: TenantSettings, done: Mapping[str, StepRecord]
 ) -> AppointmentPlan:
     """Every message the appointment still calls for, each with its moment or its skip reason."""
     if view.details is None:
@@ -327,9 +330,10 @@ def _plan_confirmed(p: _Planner) -> None:
         invite=p.invite(),
     )
     version = view.schedule_version
-    confirmed = p.done.get("confirmed")
-    # Only a patient who was told the old time needs to hear of the move.
-    if version and p.sent("confirmed") and confirmed is not None and confirmed.at < view.schedule_known_at:
+    # Only a patient who was told the old time needs to hear of the move (never moved: nothing to
+    # look up, so sending the confirmation does not call for planning again).
+    confirmed = p.done.get("confirmed") if version else None
+    if confirmed is not None and p.sent("confirmed") and confirmed.at < view.schedule_known_at:
         p.to_patient(
             f"rescheduled-v{version}",
             "appointment_rescheduled",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -87,7 +88,7 @@ def compact(events: list[DomainEvent]) -> list[DomainEvent]:
     return kept if newest in kept else [*kept, newest]
 
 
-def compact_done(events: list[DomainEvent], done: dict[str, StepRecord]) -> dict[str, StepRecord]:
+def compact_done(events: list[DomainEvent], done: Mapping[str, StepRecord]) -> dict[str, StepRecord]:
     """The done steps of the escalation still open; older ones live on in the delivery log."""
     unread = set(fold(events).unread)
     return {step: record for step, record in done.items() if step.split("/", 1)[1] in unread}
@@ -111,7 +112,7 @@ class ChatPlan(LifecyclePlan):
         return {"chat": summary}
 
 
-def plan_chat(view: ChatView, settings: TenantSettings, done: dict[str, StepRecord]) -> ChatPlan:
+def plan_chat(view: ChatView, settings: TenantSettings, done: Mapping[str, StepRecord]) -> ChatPlan:
     """One escalation per run of unread messages: push (any hour), then SMS (outside quiet hours)."""
     assert view.last_event_at is not None and view.contact is not None
     close_at = view.last_event_at + settings.chat_idle_close

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -96,7 +97,7 @@ class LessonPlan(LifecyclePlan):
         return {"lesson": self.view.details}
 
 
-def plan_lesson(view: LessonView, settings: TenantSettings, done: dict[str, StepRecord]) -> LessonPlan:
+def plan_lesson(view: LessonView, settings: TenantSettings, done: Mapping[str, StepRecord]) -> LessonPlan:
     """Reminders to each recipient, notices of moves and cancellations, feedback after a trial."""
     details = view.details
     if details is None or view.status_at is None or view.schedule_known_at is None:

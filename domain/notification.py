@@ -10,6 +10,7 @@ a late `send_at` would push past `expires_at` is recorded skipped with the reaso
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -72,7 +73,7 @@ class NotificationPlan(LifecyclePlan):
 
 
 def plan_notification(
-    view: NotificationView, settings: TenantSettings, done: dict[str, StepRecord]
+    view: NotificationView, settings: TenantSettings, done: Mapping[str, StepRecord]
 ) -> NotificationPlan:
     """The one message, placed in the contact's allowed hours; the lifecycle ends once it is done."""
     notification, requested_at = view.notification, view.requested_at

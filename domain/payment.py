@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -86,7 +87,7 @@ class PaymentPlan(LifecyclePlan):
         return {"invoice": self.view.invoice, "balance": self.view.balance}
 
 
-def plan_payment(view: PaymentView, settings: TenantSettings, done: dict[str, StepRecord]) -> PaymentPlan:
+def plan_payment(view: PaymentView, settings: TenantSettings, done: Mapping[str, StepRecord]) -> PaymentPlan:
     """Nudges on the tenant's schedule in the payer's allowed hours; a manager after the last one."""
     payer = view.payer
     if view.status is PaymentStatus.PAID:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -87,6 +88,40 @@ class LifecyclePlan(BaseModel):
     messages: list[PlannedMessage] = Field(default_factory=list)
     # With nothing pending, the lifecycle ends at this moment unless another event arrives.
     close_at: datetime
+    # The done steps the planner looked at (DoneReads): a send of any other step cannot change the
+    # plan, so the lifecycle need not plan again after it. None: unknown (plans recorded before it).
+    reads_done: list[str] | None = None
+    # The tenant's settings when the planning activity loaded them itself (a run's first plan).
+    settings: TenantSettings | None = None
+
+
+class DoneReads(Mapping[str, StepRecord]):
+    """A lifecycle's done steps as a planner sees them, noting which ones it looked at.
+
+    A plan is a function of the events, the settings and the done steps; it can depend on a step
+    only through a lookup here. Any walk over all of them (iteration, len) counts as reading all.
+    """
+
+    def __init__(self, done: Mapping[str, StepRecord]) -> None:
+        self._done = done
+        self._read: set[str] = set()
+        self._read_all = False
+
+    def __getitem__(self, step: str) -> StepRecord:
+        self._read.add(step)
+        return self._done[step]
+
+    def __iter__(self) -> Iterator[str]:
+        self._read_all = True
+        return iter(self._done)
+
+    def __len__(self) -> int:
+        self._read_all = True
+        return len(self._done)
+
+    def read(self) -> list[str] | None:
+        """The steps looked up, sorted; None when the planner walked over all of them."""
+        return None if self._read_all else sorted(self._read)
 
 
 class ReminderTime(BaseModel):
@@ -162,7 +197,9 @@ def first_pending(steps: list[PlannedMessage], done: set[str]) -> datetime | Non
 class Planner:
     """Collects a lifecycle's planned messages, each placed in its recipient's allowed hours."""
 
-    def __init__(self, settings: TenantSettings, done: dict[str, StepRecord], *, staff_timezone: str) -> None:
+    def __init__(
+        self, settings: TenantSettings, done: Mapping[str, StepRecord], *, staff_timezone: str
+    ) -> None:
         self.settings, self.done, self.staff_timezone = settings, done, staff_timezone
         self.messages: list[PlannedMessage] = []
 

@@ -13,6 +13,7 @@ event, never accepted from a backend (it is not in the catalogue).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -145,7 +146,7 @@ class RecallPlan(LifecyclePlan):
         return {"recall": summary}
 
 
-def plan_recall(view: RecallView, settings: TenantSettings, done: dict[str, StepRecord]) -> RecallPlan:
+def plan_recall(view: RecallView, settings: TenantSettings, done: Mapping[str, StepRecord]) -> RecallPlan:
     """Invitations on the ladder from the due date, in the patient's hours, none while a visit is booked."""
     if view.dismissed_at is not None:
         return RecallPlan(view=view, close_at=view.dismissed_at)

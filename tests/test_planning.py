@@ -6,7 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.appointment import AppointmentStatus, fold, is_urgent_booking, plan_appointment
-from domain.planning import plan_reminders
+from domain.events import DomainEvent
+from domain.planning import DoneReads, StepRecord, plan_reminders
 from domain.quiet_hours import before_by, fit_quiet_hours, next_open
 from domain.settings import DailyWindow, TenantSettings
 from tests.factories import appointment, event
@@ -119,3 +120,81 @@ def test_patient_without_a_timezone_gets_the_clinics() -> None:
     view = fold([event("appointment.confirmed", data, received_at=now)])
     plan = plan_appointment(view, TenantSettings(), {})
     assert {m.recipient.timezone for m in plan.messages} == {"Europe/Moscow"}
+
+
+def _appointment_histories() -> dict[str, list[DomainEvent]]:
+    """Event lists that take an appointment through each state its planner distinguishes."""
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    starts = datetime(2026, 12, 5, 10, 0, tzinfo=MOSCOW)
+    moved = datetime(2026, 12, 6, 15, 0, tzinfo=MOSCOW)
+
+    def at(type: str, data: dict[str, object], sequence: int, hours: int = 0) -> DomainEvent:
+        return event(type, data, received_at=now + timedelta(hours=hours), sequence=sequence)
+
+    requested = at("appointment.requested", appointment("a", starts), 1)
+    confirmed = at("appointment.confirmed", appointment("a", starts), 2)
+    rescheduled = at(
+        "appointment.rescheduled",
+        {"appointment_id": "a", "starts_at": moved.isoformat(), "duration_minutes": 30},
+        3,
+        hours=2,
+    )
+    cancelled = at("appointment.cancelled", {"appointment_id": "a", "cancelled_by": "patient"}, 4, hours=3)
+    completed = at("appointment.completed", {"appointment_id": "a"}, 4, hours=100)
+    return {
+        "pending": [requested],
+        "confirmed": [requested, confirmed],
+        "rescheduled": [requested, confirmed, rescheduled],
+        "cancelled": [requested, confirmed, cancelled],
+        "completed": [requested, confirmed, completed],
+    }
+
+
+def test_a_plan_names_the_done_steps_it_read_and_no_other_step_can_change_it() -> None:
+    """The lifecycle skips planning again after a send the plan did not read: that must be safe.
+
+    For each state, with nothing done and with each planned step done in turn, sending any step the
+    plan did not read leaves the plan exactly as it was.
+    """
+    settings = TenantSettings(timezone="Europe/Moscow")
+    sent_at = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+    checked = 0
+    for name, events in _appointment_histories().items():
+        view = fold(events)
+        all_steps = {m.step for m in plan_appointment(view, settings, {}).messages}
+        for before in [set(), *({step} for step in all_steps)]:
+            done = {step: StepRecord(at=sent_at, status="sent") for step in before}
+            reads = DoneReads(done)
+            plan = plan_appointment(view, settings, reads)
+            read = reads.read()
+            assert read is not None, name
+            for message in plan.messages:
+                if message.step in read or message.step in done:
+                    continue
+                after = {**done, message.step: StepRecord(at=sent_at, status="sent")}
+                assert plan_appointment(view, settings, after) == plan, (name, before, message.step)
+                checked += 1
+    assert checked >= 10
+
+
+def test_a_confirmation_never_moved_does_not_depend_on_its_own_send_but_a_moved_one_does() -> None:
+    settings = TenantSettings(timezone="Europe/Moscow")
+    histories = _appointment_histories()
+    sent = {"confirmed": StepRecord(at=datetime(2026, 12, 1, 12, 0, 1, tzinfo=UTC), status="sent")}
+    reads = DoneReads(sent)
+    plan_appointment(fold(histories["confirmed"]), settings, reads)
+    read = reads.read()
+    assert read is not None and "confirmed" not in read
+    reads = DoneReads(sent)
+    plan = plan_appointment(fold(histories["rescheduled"]), settings, reads)
+    read = reads.read()
+    assert read is not None and "confirmed" in read
+    assert "rescheduled-v1" in [m.step for m in plan.messages]
+
+
+def test_walking_over_every_done_step_counts_as_reading_them_all() -> None:
+    reads = DoneReads({"a": StepRecord(at=datetime(2026, 12, 1, tzinfo=UTC), status="sent")})
+    assert reads.get("b") is None and "a" in reads
+    assert reads.read() == ["a", "b"]
+    assert list(reads) == ["a"]
+    assert reads.read() is None

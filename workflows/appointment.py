@@ -8,7 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.planning import plan_appointment_activity
+    from activities.planning import Planning
     from activities.recall import RecallActivities, RecallNotice
     from domain.appointment import CLOSED, AppointmentPlan, AppointmentStatus, AppointmentView
     from domain.events import DomainEvent
@@ -30,7 +30,7 @@ def workflow_id(tenant: str, appointment_id: str) -> str:
 class AppointmentWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("appointment", input, plan_appointment_activity, AppointmentPlan)
+        self._lifecycle = Lifecycle("appointment", input, Planning.plan_appointment, AppointmentPlan)
         self._told: tuple[str, int] | None = None
         self._ending = False
 
@@ -53,6 +53,7 @@ class AppointmentWorkflow:
             done=lifecycle.done,
             events=len(lifecycle.events),
             closed=lifecycle.closed,
+            busy=lifecycle.busy,
         )
 
     @workflow.run

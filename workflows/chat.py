@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.planning import plan_chat_activity
+    from activities.planning import Planning
     from domain import chat
     from domain.events import DomainEvent
     from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
@@ -17,7 +17,7 @@ from workflows.lifecycle import Lifecycle
 class ChatEscalationWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("chat", input, plan_chat_activity, chat.ChatPlan)
+        self._lifecycle = Lifecycle("chat", input, Planning.plan_chat, chat.ChatPlan)
         # A read may arrive between the timer and the provider call: the send asks first.
         self._lifecycle.guarded = True
 

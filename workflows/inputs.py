@@ -53,6 +53,8 @@ class LifecycleState(BaseModel):
     events: int = 0
     closed: bool = False
     summary: dict[str, Any] = Field(default_factory=dict)
+    # An event not planned for yet, a plan being made or a send in flight: what is planned may change.
+    busy: bool = False
 
 
 class AppointmentState(LifecycleState):

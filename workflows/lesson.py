@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.planning import plan_lesson_activity
+    from activities.planning import Planning
     from domain.events import DomainEvent
     from domain.lesson import LessonPlan
     from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
@@ -17,7 +17,7 @@ from workflows.lifecycle import Lifecycle
 class LessonWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("lesson", input, plan_lesson_activity, LessonPlan)
+        self._lifecycle = Lifecycle("lesson", input, Planning.plan_lesson, LessonPlan)
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:

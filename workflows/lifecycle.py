@@ -11,13 +11,20 @@ up nothing else. Staff alerts are never dropped by a re-plan. A provider's later
 
 Runs recorded before that patch keep the old shape (`_run_in_turn`): one send at a time, the
 activity asking the workflow whether the message is still wanted.
+
+Runs started since `LEAN_PATCH` run fewer local activities (each is a workflow activation and a
+marker in history): the first plan loads the tenant's settings itself, and a send that finishes
+within minutes of the plan leads to a new plan only when the plan looked that step up
+(`LifecyclePlan.reads_done`); a confirmation is one plan and one send, not settings, plan, send and
+plan again. A send long after its plan (a reminder, a recall's invitation) is still followed by a
+new plan, so a release that changed a planner reaches a running lifecycle at its next message.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from temporalio import workflow
@@ -62,6 +69,11 @@ ATTEMPT_TIMEOUT = timedelta(minutes=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # Event ids a lifecycle remembers across continue-as-new, beyond those it still carries.
 SEEN_IDS_KEPT = 1000
+# Runs started since this patch load settings in their first plan and plan again after a send only
+# when the plan read that step (module docstring).
+LEAN_PATCH = "plan-loads-settings-replans-on-reads"
+# How long a plan stands through sends it did not read (see the module docstring).
+PLAN_STANDS_FOR = timedelta(minutes=10)
 # Statuses after which staff hear of a message: nobody got it, or nobody knows whether they did.
 ALERTING = frozenset({"failed", "unknown"})
 
@@ -69,6 +81,8 @@ ALERTING = frozenset({"failed", "unknown"})
 class Plan(Protocol):
     messages: list[PlannedMessage]
     close_at: Any
+    reads_done: list[str] | None
+    settings: TenantSettings | None
 
     @property
     def status(self) -> str: ...
@@ -77,7 +91,7 @@ class Plan(Protocol):
 
 
 PlanT = TypeVar("PlanT", bound=Plan)
-Planner = Callable[[PlanInput], Awaitable[PlanT]]
+Planner = Callable[[Any, PlanInput], Awaitable[PlanT]]
 
 
 class Lifecycle(Generic[PlanT]):
@@ -95,7 +109,12 @@ class Lifecycle(Generic[PlanT]):
         self.done: dict[str, StepRecord] = dict(input.done)
         self.settings: TenantSettings | None = input.settings
         self.plan: PlanT | None = None
+        self.planned_at: datetime | None = None
+        # dirty: plan again; changed: look again (a send finished that the plan does not depend on).
         self.dirty = True
+        self.changed = False
+        self.planning = False
+        self.lean = False
         self.closed = False
         # Set by a workflow to ask the executing activity whether a message is still wanted (old runs).
         self.guarded = False
@@ -130,13 +149,19 @@ class Lifecycle(Generic[PlanT]):
             return []
         return [message for message in self.plan.messages if message.step not in self.done]
 
+    @property
+    def busy(self) -> bool:
+        """Whether what is planned may still change without a new event (the `state` query says)."""
+        return self.dirty or self.planning or bool(self.sending)
+
     def wanted(self, step: str) -> bool:
         """Whether a message is still planned now: a payment or a read may have cancelled it."""
         return any(message.step == step for message in self.pending())
 
     async def run(self, history_limit: int | None = None) -> bool:
         """Until the lifecycle ends (True) or its history should start afresh (False)."""
-        if self.settings is None:
+        self.lean = workflow.patched(LEAN_PATCH)
+        if self.settings is None and not self.lean:
             self.settings = await workflow.execute_local_activity_method(
                 NudgeActivities.load_settings,
                 LoadSettingsInput(tenant=self.input.tenant),
@@ -182,6 +207,7 @@ class Lifecycle(Generic[PlanT]):
     async def _run_concurrently(self, history_limit: int | None) -> bool:
         """Each due message its own task; the loop goes on re-planning while sends are in flight."""
         while True:
+            self.changed = False
             if self.dirty or self.plan is None:
                 plan = await self._replan()
                 self._cancel_unwanted()
@@ -202,7 +228,9 @@ class Lifecycle(Generic[PlanT]):
                 return False
             if wake_at <= now:
                 # Only sends in flight: wait for them (or for an event) before ending.
-                await workflow.wait_condition(lambda: self.dirty, timeout_summary="sends in flight")
+                await workflow.wait_condition(
+                    lambda: self.dirty or self.changed, timeout_summary="sends in flight"
+                )
                 continue
             await self._wait_for_change(wake_at - now)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -212,7 +240,9 @@ class Lifecycle(Generic[PlanT]):
     async def _wait_for_change(self, at_most: timedelta) -> None:
         """Until an event (or a finished send) changes things, or the next message is due."""
         try:
-            await workflow.wait_condition(lambda: self.dirty, timeout=at_most, timeout_summary="next message")
+            await workflow.wait_condition(
+                lambda: self.dirty or self.changed, timeout=at_most, timeout_summary="next message"
+            )
         except TimeoutError:
             pass
 
@@ -257,7 +287,7 @@ class Lifecycle(Generic[PlanT]):
             self.activities.pop(message.step, None)
             self.cancellable.discard(message.step)
         self.done[message.step] = StepRecord(at=workflow.now(), status=result.status)
-        self.dirty = True
+        self._note_done(message.step)
         if result.status == "sent":
             self.sent[message.step] = (message, exclude)
             return
@@ -266,6 +296,15 @@ class Lifecycle(Generic[PlanT]):
             result.status in ALERTING or (exclude and result.status == "skipped")
         ):
             self._alert(message, result.reason or result.status)
+
+    def _note_done(self, step: str) -> None:
+        """Plan again unless the plan is fresh and never looked this step up: then it stands."""
+        reads = self.plan.reads_done if self.plan is not None else None
+        fresh = self.planned_at is not None and workflow.now() - self.planned_at < PLAN_STANDS_FOR
+        if self.lean and fresh and reads is not None and step not in reads:
+            self.changed = True
+        else:
+            self.dirty = True
 
     async def _send_once(self, message: PlannedMessage, exclude: list[str]) -> SendMessageResult:
         input = self._send_input(message).model_copy(update={"exclude_channels": exclude})
@@ -319,6 +358,7 @@ class Lifecycle(Generic[PlanT]):
             events=len(self.events),
             closed=self.closed,
             summary=view.model_dump(mode="json") if view is not None else {},
+            busy=self.busy,
         )
 
     def result(self) -> LifecycleResult:
@@ -331,14 +371,20 @@ class Lifecycle(Generic[PlanT]):
         )
 
     async def _replan(self) -> PlanT:
-        assert self.settings is not None
-        self.dirty = False
-        plan: PlanT = await workflow.execute_local_activity(
-            self.planner,
-            PlanInput(events=self.events, settings=self.settings, done=self.done),
-            start_to_close_timeout=LOCAL_TIMEOUT,
-        )
-        self.plan = plan
+        self.dirty, self.planning = False, True
+        try:
+            plan: PlanT = await workflow.execute_local_activity_method(
+                self.planner,
+                PlanInput(
+                    events=self.events, settings=self.settings, done=self.done, tenant=self.input.tenant
+                ),
+                start_to_close_timeout=LOCAL_TIMEOUT,
+            )
+        finally:
+            self.planning = False
+        if plan.settings is not None:  # the first plan of a lean run loaded them
+            self.settings = plan.settings
+        self.plan, self.planned_at = plan, workflow.now()
         return plan
 
     def _send_input(self, message: PlannedMessage, guarded: bool = False) -> SendMessageInput:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.planning import plan_notification_activity
+    from activities.planning import Planning
     from domain import notification
     from domain.events import DomainEvent
     from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
@@ -18,7 +18,7 @@ class NotificationWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
         self._lifecycle = Lifecycle(
-            "notification", input, plan_notification_activity, notification.NotificationPlan
+            "notification", input, Planning.plan_notification, notification.NotificationPlan
         )
 
     @workflow.signal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.planning import plan_payment_activity
+    from activities.planning import Planning
     from domain import payment
     from domain.events import DomainEvent
     from workflows.inputs import DeliveryFailed, LifecycleInput, LifecycleResult, LifecycleState
@@ -18,7 +18,7 @@ class PaymentWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
         kind = "invoice" if input.kind == "invoice" else "balance"
-        self._lifecycle = Lifecycle(kind, input, plan_payment_activity, payment.PaymentPlan)
+        self._lifecycle = Lifecycle(kind, input, Planning.plan_payment, payment.PaymentPlan)
         # A payment may arrive between the timer and the provider call: the send asks first.
         self._lifecycle.guarded = True
 

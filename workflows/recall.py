@@ -12,7 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.planning import plan_recall_activity
+    from activities.planning import Planning
     from activities.recall import MarkRecallInput, RecallActivities
     from domain.events import DomainEvent
     from domain.recall import RecallPlan
@@ -27,7 +27,7 @@ REGISTER_TIMEOUT = timedelta(seconds=30)
 class RecallWorkflow:
     @workflow.init
     def __init__(self, input: LifecycleInput) -> None:
-        self._lifecycle = Lifecycle("recall", input, plan_recall_activity, RecallPlan)
+        self._lifecycle = Lifecycle("recall", input, Planning.plan_recall, RecallPlan)
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:

@@ -97,7 +97,7 @@ class Clinic:
                 continue
             now = await self.now()
             due = [m for m in state.planned if m.send_at <= now]
-            if state.status != "starting" and not due and state.events > 0:
+            if state.status != "starting" and not due and state.events > 0 and not state.busy:
                 desc = await handle.describe()
                 if not desc.raw_description.pending_activities:
                     return state

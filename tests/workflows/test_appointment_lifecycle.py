@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -321,3 +322,39 @@ async def test_a_message_no_channel_could_deliver_is_reported_to_staff(
         alert = rows["confirmed/failed/staff-1"]
         assert alert.status == "sent" and alert.channel == "email"
         assert "Анна Петрова" in (alert.body or "") and "unsubscribed" in (alert.body or "")
+
+
+async def test_a_confirmation_takes_one_plan_and_one_send_and_a_move_still_plans_again(
+    clinic: Clinic,
+) -> None:
+    """A new run loads its settings in its first plan and does not plan again after a send the plan
+    never looked at (each local activity is a workflow activation: the burst's cost)."""
+    starts_at = await local_day(clinic, 3, time(14, 0))
+    await clinic.post("appointment.confirmed", appointment("a-40", starts_at), sequence=1)
+    assert await clinic.steps("a-40", "sent") == ["confirmed"]
+    assert await local_activities(clinic, "a-40") == ["plan_appointment", "send_message", "tell_recalls"]
+
+    # Moved after the patient was told: the planner reads the confirmation and tells of the move.
+    await clinic.advance(timedelta(hours=1), "a-40")
+    await clinic.post(
+        "appointment.rescheduled",
+        {
+            "appointment_id": "a-40",
+            "starts_at": (starts_at + timedelta(days=1)).isoformat(),
+            "duration_minutes": 30,
+        },
+        sequence=2,
+    )
+    assert await clinic.steps("a-40", "sent") == ["confirmed", "rescheduled-v1"]
+
+
+async def local_activities(clinic: Clinic, ref: str) -> list[str]:
+    """The local activities a run has recorded, by type, sorted."""
+    history = await clinic.env.client.get_workflow_handle(clinic.workflow_id(ref)).fetch_history()
+    types = []
+    for history_event in history.events:
+        marker = history_event.marker_recorded_event_attributes
+        if marker.marker_name == "core_local_activity":
+            data = json.loads(marker.details["data"].payloads[0].data)
+            types.append(data["activity_type"])
+    return sorted(types)
