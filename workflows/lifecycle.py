@@ -13,11 +13,12 @@ Runs recorded before that patch keep the old shape (`_run_in_turn`): one send at
 activity asking the workflow whether the message is still wanted.
 
 Runs started since `LEAN_PATCH` run fewer local activities (each is a workflow activation and a
-marker in history): the first plan loads the tenant's settings itself, and a send that finishes
-within minutes of the plan leads to a new plan only when the plan looked that step up
-(`LifecyclePlan.reads_done`); a confirmation is one plan and one send, not settings, plan, send and
-plan again. A send long after its plan (a reminder, a recall's invitation) is still followed by a
-new plan, so a release that changed a planner reaches a running lifecycle at its next message.
+marker in history): the first plan loads the tenant's settings itself, and a message that was
+already due when the plan was made leads to a new plan after its send only when the plan looked that
+step up (`LifecyclePlan.reads_done`): a confirmation is one plan and one send, not settings, plan,
+send and plan again. A message that waited for its moment (a reminder, a recall's invitation) is
+still followed by a new plan, so a release that changed a planner reaches a running lifecycle at its
+next message.
 """
 
 from __future__ import annotations
@@ -69,11 +70,9 @@ ATTEMPT_TIMEOUT = timedelta(minutes=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # Event ids a lifecycle remembers across continue-as-new, beyond those it still carries.
 SEEN_IDS_KEPT = 1000
-# Runs started since this patch load settings in their first plan and plan again after a send only
-# when the plan read that step (module docstring).
+# Runs started since this patch load settings in their first plan, and plan again after sending a
+# message that was due when planned only if the plan read that step (module docstring).
 LEAN_PATCH = "plan-loads-settings-replans-on-reads"
-# How long a plan stands through sends it did not read (see the module docstring).
-PLAN_STANDS_FOR = timedelta(minutes=10)
 # Statuses after which staff hear of a message: nobody got it, or nobody knows whether they did.
 ALERTING = frozenset({"failed", "unknown"})
 
@@ -287,7 +286,7 @@ class Lifecycle(Generic[PlanT]):
             self.activities.pop(message.step, None)
             self.cancellable.discard(message.step)
         self.done[message.step] = StepRecord(at=workflow.now(), status=result.status)
-        self._note_done(message.step)
+        self._note_done(message)
         if result.status == "sent":
             self.sent[message.step] = (message, exclude)
             return
@@ -297,11 +296,12 @@ class Lifecycle(Generic[PlanT]):
         ):
             self._alert(message, result.reason or result.status)
 
-    def _note_done(self, step: str) -> None:
-        """Plan again unless the plan is fresh and never looked this step up: then it stands."""
+    def _note_done(self, message: PlannedMessage) -> None:
+        """Plan again, unless the message was due when the plan was made and the plan never looked
+        its step up: then the plan stands, minus that step."""
         reads = self.plan.reads_done if self.plan is not None else None
-        fresh = self.planned_at is not None and workflow.now() - self.planned_at < PLAN_STANDS_FOR
-        if self.lean and fresh and reads is not None and step not in reads:
+        due_when_planned = self.planned_at is not None and message.send_at <= self.planned_at
+        if self.lean and due_when_planned and reads is not None and message.step not in reads:
             self.changed = True
         else:
             self.dirty = True
