@@ -57,9 +57,14 @@ def top_frames(collapsed: Path, limit: int = 25) -> tuple[int, list[tuple[str, i
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
+    pending = ""
     for line in collapsed.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        n = int(count)
+        # A frame's name may hold a newline (code compiled from a string): its stack spans lines.
+        stack, _, count = (pending + line).rpartition(" ")
+        if not count.isdigit():
+            pending += line + " "
+            continue
+        pending, n = "", int(count)
         frames = [_short(f) for f in stack.split(";")]
         total += n
         own[frames[-1]] += n
