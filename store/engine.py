@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event
-from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 _SQLITE = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
-_POSTGRES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+asyncpg"}
+_POSTGRES = {"postgres", "postgresql", "postgresql+psycopg"}
 
 # The API and the worker write the same SQLite file: WAL lets readers run beside the writer,
 # and the busy timeout makes a second writer wait for the lock instead of failing at once.
@@ -38,28 +38,25 @@ def _parse(url: str) -> URL:
     if parsed.drivername not in _SQLITE | _POSTGRES:
         raise ValueError(
             f"unsupported database URL scheme {parsed.drivername!r}: "
-            "use sqlite:///path, sqlite+aiosqlite:///path, postgresql://…, postgresql+psycopg://… "
-            "or postgresql+asyncpg://…"
+            "use sqlite:///path, sqlite+aiosqlite:///path, postgresql://… or postgresql+psycopg://…"
         )
     return parsed
 
 
-def _with_driver(url: str, sqlite_driver: str, postgres_driver: str) -> str:
+def _with_driver(url: str, sqlite_driver: str) -> str:
     parsed = _parse(url)
-    driver = sqlite_driver if parsed.drivername in _SQLITE else postgres_driver
+    driver = sqlite_driver if parsed.drivername in _SQLITE else "postgresql+psycopg"
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
 def async_url(url: str) -> str:
-    """The URL for the async engine: aiosqlite for SQLite, asyncpg for PostgreSQL (a send's store
-    calls cost 15-28 % less CPU than through psycopg's async driver, 2026-12). make_async_engine
-    hands asyncpg the URL's libpq options as it takes them."""
-    return _with_driver(url, "sqlite+aiosqlite", "postgresql+asyncpg")
+    """The URL for the async engine: aiosqlite for SQLite, psycopg 3 for PostgreSQL."""
+    return _with_driver(url, "sqlite+aiosqlite")
 
 
 def sync_url(url: str) -> str:
     """The URL for a sync engine (migrations): the stdlib sqlite3 driver or psycopg 3."""
-    return _with_driver(url, "sqlite", "postgresql+psycopg")
+    return _with_driver(url, "sqlite")
 
 
 def is_sqlite(url: str) -> bool:
@@ -111,87 +108,15 @@ def make_async_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(async_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         event.listen(engine.sync_engine, "connect", _set_pragmas)
         return engine
-    engine_url, connect_args = asyncpg_arguments(url)
+    # A URL may set its own connect_timeout; without one a server that accepts and never answers would
+    # hold every request that needs a new connection for as long as the client waits.
+    timeout = {} if "connect_timeout" in _parse(url).query else {"connect_timeout": CONNECT_TIMEOUT_S}
     engine = create_async_engine(
-        engine_url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, connect_args=connect_args
+        async_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE, connect_args=timeout
     )
-    event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)
-    event.listen(engine.sync_engine, "handle_error", _operational_as_libpq_calls_it)
     event.listen(engine.sync_engine, "checkin", _note_idle_since)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle(engine.dialect))
     return engine
-
-
-# Query keys SQLAlchemy reads itself (a socket directory, several hosts; its statement cache size).
-_SQLALCHEMY_KEYS = {"host", "port", "prepared_statement_cache_size"}
-
-
-def asyncpg_arguments(url: str) -> tuple[URL, dict[str, Any]]:
-    """The URL's libpq options as asyncpg takes them: from a DSN of their own (sslmode,
-    application_name, options…), except connect_timeout, which asyncpg calls `timeout`."""
-    parsed = make_url(async_url(url))
-    libpq = {key: value for key, value in parsed.query.items() if key not in _SQLALCHEMY_KEYS}
-    connect_args: dict[str, Any] = {"timeout": _connect_timeout(libpq.pop("connect_timeout", None))}
-    if libpq:
-        connect_args["dsn"] = URL.create("postgresql", query=libpq).render_as_string()
-    return parsed.difference_update_query(libpq.keys() | {"connect_timeout"}), connect_args
-
-
-def _connect_timeout(given: str | tuple[str, ...] | None) -> float | None:
-    """libpq's rule: none given is ours; zero or less waits for ever (None); under 2 s is 2 s.
-
-    Without a limit a server that accepts and never answers would hold every request that needs a
-    new connection for as long as the client waits."""
-    if given is None:
-        return CONNECT_TIMEOUT_S
-    seconds = int(given if isinstance(given, str) else given[-1])
-    return None if seconds <= 0 else max(seconds, 2)
-
-
-def _connect_or_operational_error(
-    dialect: Dialect, _record: ConnectionPoolEntry, cargs: tuple[Any, ...], cparams: dict[str, Any]
-) -> Any:
-    """A connection that cannot be opened is an OperationalError (the API's 503), as libpq reports it
-    whatever the cause: asyncpg raises a refused, unreachable or silent server as the bare OSError
-    (TimeoutError is one), which SQLAlchemy would let through unwrapped, and what the server refused
-    (a database missing while it is restored, a role) as whatever its SQLSTATE says."""
-    try:
-        return dialect.connect(*cargs, **cparams)
-    except OSError as exc:
-        raise dialect.loaded_dbapi.OperationalError(f"could not connect to PostgreSQL: {exc!r}") from exc
-    except dialect.loaded_dbapi.Error as exc:
-        if isinstance(exc, dialect.loaded_dbapi.OperationalError):
-            raise
-        refused = exc.__cause__ if isinstance(exc.__cause__, Exception) else None  # asyncpg's, its SQLSTATE
-        raise dialect.loaded_dbapi.OperationalError(str(exc), refused) from exc
-
-
-# SQLSTATE classes psycopg (and libpq's other drivers) raise as OperationalError: the server is away,
-# overloaded, shutting down or rolled the transaction back. SQLAlchemy's asyncpg dialect names most of
-# them only DBAPIError, which the API would answer with a 500 instead of a 503.
-OPERATIONAL_SQLSTATE_CLASSES = frozenset(
-    {"08", "27", "28", "2F", "38", "39", "3B", "40", "53", "54", "55", "57", "58", "F0", "HV"}
-)
-
-
-def _operational_as_libpq_calls_it(context: ExceptionContext) -> DBAPIError | None:
-    """A statement's error in one of those classes, raised as the OperationalError psycopg raised."""
-    sqlstate = getattr(context.original_exception, "sqlstate", None)
-    error = context.sqlalchemy_exception
-    if (
-        not sqlstate
-        or sqlstate[:2] not in OPERATIONAL_SQLSTATE_CLASSES
-        or error is None
-        or isinstance(error, OperationalError)
-    ):
-        return None
-    return OperationalError(
-        error.statement,
-        error.params,
-        context.original_exception,
-        hide_parameters=error.hide_parameters,
-        connection_invalidated=context.is_disconnect,
-    )
 
 
 def _note_idle_since(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:

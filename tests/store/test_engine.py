@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import text
 
 from store import Store, async_url, sync_url
-from store.engine import CONNECT_TIMEOUT_S, asyncpg_arguments
 
 
 @pytest.mark.parametrize(
@@ -18,45 +17,16 @@ from store.engine import CONNECT_TIMEOUT_S, asyncpg_arguments
         ("sqlite+aiosqlite:////abs/n.db", "sqlite+aiosqlite:////abs/n.db", "sqlite:////abs/n.db"),
         (
             "postgresql://u:p%40ss@db:5432/app",
-            "postgresql+asyncpg://u:p%40ss@db:5432/app",
+            "postgresql+psycopg://u:p%40ss@db:5432/app",
             "postgresql+psycopg://u:p%40ss@db:5432/app",
         ),
-        ("postgres://db/app", "postgresql+asyncpg://db/app", "postgresql+psycopg://db/app"),
-        ("postgresql+psycopg://db/app", "postgresql+asyncpg://db/app", "postgresql+psycopg://db/app"),
-        ("postgresql+asyncpg://db/app", "postgresql+asyncpg://db/app", "postgresql+psycopg://db/app"),
+        ("postgresql+psycopg://db/app", "postgresql+psycopg://db/app", "postgresql+psycopg://db/app"),
     ],
 )
 def test_each_accepted_url_maps_to_the_async_and_sync_drivers(
     given: str, for_async: str, for_sync: str
 ) -> None:
     assert (async_url(given), sync_url(given)) == (for_async, for_sync)
-
-
-@pytest.mark.parametrize(
-    ("given", "engine_url", "connect_args"),
-    [
-        ("postgresql://db/app", "postgresql+asyncpg://db/app", {"timeout": CONNECT_TIMEOUT_S}),
-        ("postgresql://db/app?connect_timeout=12", "postgresql+asyncpg://db/app", {"timeout": 12}),
-        ("postgresql://db/app?connect_timeout=1", "postgresql+asyncpg://db/app", {"timeout": 2}),
-        ("postgresql://db/app?connect_timeout=0", "postgresql+asyncpg://db/app", {"timeout": None}),
-        (
-            "postgresql://db/app?sslmode=require&application_name=worker&connect_timeout=7",
-            "postgresql+asyncpg://db/app",
-            {"timeout": 7, "dsn": "postgresql://?application_name=worker&sslmode=require"},
-        ),
-        (
-            "postgresql://u@/app?host=/run/postgresql&prepared_statement_cache_size=0",
-            "postgresql+asyncpg://u@/app?host=%2Frun%2Fpostgresql&prepared_statement_cache_size=0",
-            {"timeout": CONNECT_TIMEOUT_S},
-        ),
-    ],
-)
-def test_libpq_options_in_a_postgresql_url_reach_asyncpg_as_it_takes_them(
-    given: str, engine_url: str, connect_args: dict[str, object]
-) -> None:
-    url, args = asyncpg_arguments(given)
-
-    assert (url.render_as_string(hide_password=False), args) == (engine_url, connect_args)
 
 
 def test_an_unsupported_url_is_refused_with_the_accepted_forms() -> None:
