@@ -59,7 +59,9 @@ async def product(
         await asyncio.gather(*(starter() for _ in range(16)))
         slack = t0 - time.time()
         end = t0 + window + PATIENCE_S
+        cpu_before = workers_cpu(stack)
         await until(lambda: all_sent(stack, m), end, every=1)
+        cpu = workers_cpu(stack) - cpu_before
         rows = await sent(stack.store, "reminder")
         duplicates = await duplicate_sends(stack.store)
         memory = max(rss_mib(worker.pid) for worker in started)
@@ -68,7 +70,7 @@ async def product(
         first.setdefault(subject.split(":")[-1], (sent_at - scheduled_for).total_seconds())
     duplicates += len(rows) - len(first)  # two reminder rows for one appointment: sent twice
     result = outcome(m, with_unsent(first, due), m - len(first), duplicates, slack)
-    return {**result, "worker_rss_mib": round(memory, 1)}
+    return {**result, "worker_rss_mib": round(memory, 1), "worker_cpu_ms": per_reminder(cpu, len(first))}
 
 
 async def floor(m: int, window: float, clients: int = 16) -> dict[str, Any]:
@@ -90,16 +92,29 @@ async def floor(m: int, window: float, clients: int = 16) -> dict[str, Any]:
         await asyncio.gather(*(starter() for _ in range(clients)))
         slack = t0 - time.time()
         end = t0 + window + PATIENCE_S
+        cpu_before = workers_cpu(stack)
 
         async def all_ran() -> bool:
             return len(read_record(record_file)) >= m
 
         await until(all_ran, end, every=1)
+        cpu = workers_cpu(stack) - cpu_before
         ran = read_record(record_file)
         memory = rss_mib(worker.pid)
     lateness = with_unsent({key: times[0] - due[key] for key, times in ran.items()}, due)
     duplicates = sum(len(times) - 1 for times in ran.values())
-    return {**outcome(m, lateness, m - len(ran), duplicates, slack), "worker_rss_mib": round(memory, 1)}
+    result = outcome(m, lateness, m - len(ran), duplicates, slack)
+    return {**result, "worker_rss_mib": round(memory, 1), "worker_cpu_ms": per_reminder(cpu, len(ran))}
+
+
+def workers_cpu(stack: Stack) -> float:
+    """CPU seconds used so far by the stack's workers (nudgeflow's or the floor's), all together."""
+    return sum(seconds for name, seconds in stack.cpu().items() if "worker" in name)
+
+
+def per_reminder(cpu_seconds: float, reminders: int) -> float | None:
+    """The workers' CPU from the end of setting up to the last reminder, per reminder, in ms."""
+    return round(cpu_seconds * 1000 / reminders, 1) if reminders else None
 
 
 async def all_sent(stack: Stack, count: int) -> bool:
@@ -171,6 +186,7 @@ async def run(
         "duplicated",
         "setup slack s",
         "RSS MiB",
+        "worker CPU ms / reminder",
     ]
     rows: list[list[Any]] = []
     results: dict[str, list[dict[str, Any]]] = {"floor": [], "nudgeflow": []}
@@ -183,7 +199,7 @@ async def run(
                 r = await product(m, window, setup_rate, tuning, workers)
             results[system].append(r)
             rows.append([system, per_minute, r["p50"], r["p99"], r["max"], r["missed"], r["duplicated"]])
-            rows[-1] += [r["setup_slack_s"], r["worker_rss_mib"]]
+            rows[-1] += [r["setup_slack_s"], r["worker_rss_mib"], r["worker_cpu_ms"]]
             print(f"  {system} M={m}: p99 {r['p99']} s, missed {r['missed']}", flush=True)
     report.data = results
     report.add(f"Reminder lateness, M reminders due evenly over {window:.0f} s", columns, rows)
