@@ -34,12 +34,12 @@ class Planning:
         fold: Callable[[list[DomainEvent]], Any],
         planner: Callable[[Any, TenantSettings, Mapping[str, StepRecord]], PlanT],
     ) -> PlanT:
-        loaded = input.settings is None
-        settings = await self.store.get_settings(input.tenant) if input.settings is None else input.settings
+        settings, loaded = input.settings, None
+        if settings is None:  # the run's first plan: loaded here, returned with the plan
+            settings = loaded = await self.store.get_settings(input.tenant)
         done = DoneReads(input.done)
         plan = planner(fold(input.events), settings, done)
-        plan.reads_done = done.read()
-        plan.settings = settings if loaded else None
+        plan.reads_done, plan.settings = done.read(), loaded
         return plan
 
     @activity.defn(name="plan_appointment")
