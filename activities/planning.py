@@ -1,8 +1,9 @@
 """Planning as local activities: local-time math runs outside the sandbox and lands in history.
 
 A run's first plan loads the tenant's settings itself (`PlanInput.settings` None) and returns them
-with the plan; every plan names the done steps it looked at (`LifecyclePlan.reads_done`), so a
-lifecycle plans again after a send only when the plan could change (workflows/lifecycle.py).
+with the plan; every plan names the done steps it looked at (`LifecyclePlan.reads_done`) and the
+planning code it was made with (`LifecyclePlan.release`), so a lifecycle plans again after a send only
+when the plan could change (workflows/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 
 from activities.models import PlanInput
-from domain import appointment, chat, lesson, notification, payment, recall
+from domain import appointment, chat, lesson, notification, payment, recall, release
 from domain.events import DomainEvent
 from domain.planning import DoneReads, LifecyclePlan, StepRecord
 from domain.settings import TenantSettings
@@ -39,7 +40,7 @@ class Planning:
             settings = loaded = await self.store.get_settings(input.tenant)
         done = DoneReads(input.done)
         plan = planner(fold(input.events), settings, done)
-        plan.reads_done, plan.settings = done.read(), loaded
+        plan.reads_done, plan.settings, plan.release = done.read(), loaded, release.current()
         return plan
 
     @activity.defn(name="plan_appointment")

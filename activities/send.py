@@ -39,6 +39,7 @@ from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUna
 from channels.base import RECEIVER_DEDUPES, SendReceipt
 from channels.sms import receives_replies
 from channels.telegram_links import LINK_PREFIX, OFFERED_ON, OFFERED_WITH
+from domain import release
 from domain.calendar import build_ics
 from domain.contacts import Channel, Contact
 from domain.deliveries import (
@@ -185,6 +186,12 @@ class NudgeActivities:
 
     @activity.defn(name="send_message")
     async def send_message(self, input: SendMessageInput) -> SendMessageResult:
+        result = await self._attempt(input)
+        # With the planning code it ran beside: the lifecycle compares it with its plan's.
+        return result.model_copy(update={"release": release.current()})
+
+    async def _attempt(self, input: SendMessageInput) -> SendMessageResult:
+        """One attempt at a message, recorded truly whatever interrupts it."""
         attempt = Attempt(self.call_budget)
         work = asyncio.create_task(self._send(input, attempt))
         async with heartbeating():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from domain import release
 from domain.appointment import AppointmentStatus, fold, is_urgent_booking, plan_appointment
 from domain.events import DomainEvent
 from domain.planning import DoneReads, StepRecord, plan_reminders
@@ -198,3 +201,18 @@ def test_walking_over_every_done_step_counts_as_reading_them_all() -> None:
     assert reads.read() == ["a", "b"]
     assert list(reads) == ["a"]
     assert reads.read() is None
+
+
+def test_the_planning_fingerprint_changes_with_any_planning_module_or_the_zone_rules(tmp_path: Path) -> None:
+    """What decides whether a running lifecycle plans again after a reminder (domain/release.py)."""
+    for module in release.PACKAGE.glob("*.py"):
+        shutil.copy(module, tmp_path / module.name)
+    rules = release.zone_rule_versions()
+    assert rules, "no zone database found: the fingerprint would miss a tz update"
+    shipped = release.fingerprint(tmp_path.glob("*.py"), rules)
+    assert shipped == release.current()
+
+    quiet_hours = tmp_path / "quiet_hours.py"
+    quiet_hours.write_text(quiet_hours.read_text() + "\n# a release\n")
+    assert release.fingerprint(tmp_path.glob("*.py"), rules) != shipped
+    assert release.fingerprint(release.PACKAGE.glob("*.py"), [*rules[:-1], "tzdata 2099.1"]) != shipped

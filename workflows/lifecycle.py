@@ -16,9 +16,10 @@ Runs started since `LEAN_PATCH` run fewer local activities (each is a workflow a
 marker in history): the first plan loads the tenant's settings itself, and a message that was
 already due when the plan was made leads to a new plan after its send only when the plan looked that
 step up (`LifecyclePlan.reads_done`): a confirmation is one plan and one send, not settings, plan,
-send and plan again. A message that waited for its moment (a reminder, a recall's invitation) is
-still followed by a new plan, so a release that changed a planner reaches a running lifecycle at its
-next message.
+send and plan again. A message that waited for its moment (a reminder, a recall's invitation) was
+still followed by a new plan, so that a release that changed a planner reaches a running lifecycle at
+its next message; runs started since `SAME_RELEASE_PATCH` skip that plan too when the send ran the
+planning code and zone rules the plan was made with (domain/release.py): a reminder is one send.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ SEEN_IDS_KEPT = 1000
 # Runs started since this patch load settings in their first plan, and plan again after sending a
 # message that was due when planned only if the plan read that step (module docstring).
 LEAN_PATCH = "plan-loads-settings-replans-on-reads"
+# Runs started since this patch do not plan again after any send the plan did not read, when the
+# worker that sent runs the planning code the plan was made with (module docstring).
+SAME_RELEASE_PATCH = "no-replan-within-a-release"
 # Statuses after which staff hear of a message: nobody got it, or nobody knows whether they did.
 ALERTING = frozenset({"failed", "unknown"})
 
@@ -82,6 +86,7 @@ class Plan(Protocol):
     close_at: Any
     reads_done: list[str] | None
     settings: TenantSettings | None
+    release: str | None
 
     @property
     def status(self) -> str: ...
@@ -114,6 +119,7 @@ class Lifecycle(Generic[PlanT]):
         self.changed = False
         self.planning = False
         self.lean = False
+        self.same_release_kept = False
         self.closed = False
         # Set by a workflow to ask the executing activity whether a message is still wanted (old runs).
         self.guarded = False
@@ -160,6 +166,7 @@ class Lifecycle(Generic[PlanT]):
     async def run(self, history_limit: int | None = None) -> bool:
         """Until the lifecycle ends (True) or its history should start afresh (False)."""
         self.lean = workflow.patched(LEAN_PATCH)
+        self.same_release_kept = self.lean and workflow.patched(SAME_RELEASE_PATCH)
         if self.settings is None and not self.lean:
             self.settings = await workflow.execute_local_activity_method(
                 NudgeActivities.load_settings,
@@ -286,7 +293,7 @@ class Lifecycle(Generic[PlanT]):
             self.activities.pop(message.step, None)
             self.cancellable.discard(message.step)
         self.done[message.step] = StepRecord(at=workflow.now(), status=result.status)
-        self._note_done(message)
+        self._note_done(message, result)
         if result.status == "sent":
             self.sent[message.step] = (message, exclude)
             return
@@ -296,12 +303,20 @@ class Lifecycle(Generic[PlanT]):
         ):
             self._alert(message, result.reason or result.status)
 
-    def _note_done(self, message: PlannedMessage) -> None:
-        """Plan again, unless the message was due when the plan was made and the plan never looked
-        its step up: then the plan stands, minus that step."""
-        reads = self.plan.reads_done if self.plan is not None else None
+    def _note_done(self, message: PlannedMessage, result: SendMessageResult) -> None:
+        """Plan again, unless the plan never looked the step up and the same code would plan the
+        same: the message was due when the plan was made, or (runs since SAME_RELEASE_PATCH) the
+        send ran the planning code the plan was made with. Then the plan stands, minus that step."""
+        plan = self.plan
+        unread = plan is not None and plan.reads_done is not None and message.step not in plan.reads_done
         due_when_planned = self.planned_at is not None and message.send_at <= self.planned_at
-        if self.lean and due_when_planned and reads is not None and message.step not in reads:
+        same_release = (
+            self.same_release_kept
+            and plan is not None
+            and result.release is not None
+            and result.release == plan.release
+        )
+        if self.lean and unread and (due_when_planned or same_release):
             self.changed = True
         else:
             self.dirty = True

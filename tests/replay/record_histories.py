@@ -2,8 +2,8 @@
 
 Run after a change to the workflows' command sequence (guarded by `workflow.patched`), into a new
 folder named for that shape; the older folders stay, so runs started before it must still replay:
-    .venv/bin/python -m tests.replay.record_histories v4-lean-plans
-    .venv/bin/python -m tests.replay.record_histories v4-lean-plans staff-digest   # only that one
+    .venv/bin/python -m tests.replay.record_histories v5-same-release
+    .venv/bin/python -m tests.replay.record_histories v5-same-release staff-digest   # only that one
 
 Besides one run of each workflow, it records the paths a shape can take: a send that fails its
 first attempt and is cancelled while it retries, a staff alert, a provider's `failed` callback

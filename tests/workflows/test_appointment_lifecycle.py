@@ -8,10 +8,12 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from channels import OutgoingMessage, RecipientUnreachable, SendReceipt
+from domain import release
 from domain.contacts import Channel, Contact
 from domain.settings import TenantSettings
 from store import Store
@@ -346,6 +348,24 @@ async def test_a_confirmation_takes_one_plan_and_one_send_and_a_move_still_plans
         sequence=2,
     )
     assert await clinic.steps("a-40", "sent") == ["confirmed", "rescheduled-v1"]
+
+
+async def test_a_reminder_is_one_send_until_a_release_changes_the_planning_code(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reminder the plan never looked up leaves the plan as it was, as long as the worker runs the
+    planning code the plan was made with; after a release the lifecycle plans again at its next one."""
+    starts_at = await local_day(clinic, 3, time(14, 0))
+    await clinic.post("appointment.confirmed", appointment("a-41", starts_at))
+    await clinic.advance_to(starts_at - timedelta(hours=23), "a-41")
+    assert await clinic.steps("a-41", "sent") == ["confirmed", "reminder-24h-v0"]
+    first = ["plan_appointment", "send_message", "send_message", "tell_recalls"]
+    assert await local_activities(clinic, "a-41") == first
+
+    monkeypatch.setattr(release, "current", lambda: "the next release")
+    await clinic.advance_to(starts_at - timedelta(hours=1), "a-41")
+    assert await clinic.steps("a-41", "sent") == ["confirmed", "reminder-24h-v0", "reminder-2h-v0"]
+    assert await local_activities(clinic, "a-41") == sorted([*first, "send_message", "plan_appointment"])
 
 
 async def local_activities(clinic: Clinic, ref: str) -> list[str]:

@@ -14,7 +14,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from channels import OutgoingMessage, SendReceipt
-from domain import recall
+from domain import recall, release
 from domain.contacts import Channel
 from domain.planning import StepRecord
 from domain.recall import RecallPlan, RecallView
@@ -231,6 +231,7 @@ async def test_a_recall_opened_before_a_release_that_changed_its_planner_goes_on
             return released(view, settings.model_copy(update={"recall_ladder": ladder}), done)
 
         monkeypatch.setattr(recall, "plan_recall", weekly)
+        monkeypatch.setattr(release, "current", lambda: "the release with weekly invitations")
         async with build_worker(time_env.client, store, task_queue, adapters=adapters, **FAIL_FAST):
             # Its history replays on the new code: the invitation planned before goes as planned...
             await clinic.advance_to(due + timedelta(hours=1), RECALL)
