@@ -19,6 +19,7 @@ from domain.events import DomainEvent
 from domain.planning import DoneReads, LifecyclePlan, StepRecord
 from domain.settings import TenantSettings
 from store import Store
+from store.recalls import OpenRecalls
 
 PlanT = TypeVar("PlanT", bound=LifecyclePlan)
 
@@ -28,6 +29,7 @@ class Planning:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.recalls = OpenRecalls(store.engine)
 
     async def _plan(
         self,
@@ -45,7 +47,12 @@ class Planning:
 
     @activity.defn(name="plan_appointment")
     async def plan_appointment(self, input: PlanInput) -> appointment.AppointmentPlan:
-        return await self._plan(input, appointment.fold, appointment.plan_appointment)
+        plan = await self._plan(input, appointment.fold, appointment.plan_appointment)
+        if plan.view.details is not None:
+            # Whom the appointment's changes concern besides the patient: read here, with the plan,
+            # so that a booking of a patient with no open recall takes no activity of its own.
+            plan.open_recalls = await self.recalls.open_types(input.tenant, plan.view.details.patient.id)
+        return plan
 
     @activity.defn(name="plan_lesson")
     async def plan_lesson(self, input: PlanInput) -> lesson.LessonPlan:

@@ -168,6 +168,9 @@ def fold(events: list[DomainEvent]) -> AppointmentView:
 
 class AppointmentPlan(LifecyclePlan):
     view: AppointmentView
+    # The patient's open recalls when the plan was made (activities/planning.py): with none, a booking
+    # or its end tells nobody (workflows/appointment.py). None: not read (plans recorded before it).
+    open_recalls: list[str] | None = None
 
     @property
     def status(self) -> str:

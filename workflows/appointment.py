@@ -18,6 +18,9 @@ from workflows.lifecycle import Lifecycle
 
 # Runs started since this patch tell the patient's recalls of bookings, visits and cancellations.
 RECALL_PATCH = "appointment-tells-recalls"
+# Runs started since this patch tell a booking or its end only when their plan found the patient's
+# recalls open (`AppointmentPlan.open_recalls`); a completed visit is always told (it may start one).
+OPEN_RECALLS_PATCH = "appointment-tells-open-recalls-only"
 TELL_TIMEOUT = timedelta(seconds=30)
 BOOKED = frozenset({AppointmentStatus.PENDING, AppointmentStatus.CONFIRMED})
 
@@ -33,6 +36,7 @@ class AppointmentWorkflow:
         self._lifecycle = Lifecycle("appointment", input, Planning.plan_appointment, AppointmentPlan)
         self._told: tuple[str, int] | None = None
         self._ending = False
+        self._only_open = False
 
     @workflow.signal
     def event(self, event: DomainEvent) -> None:
@@ -58,7 +62,10 @@ class AppointmentWorkflow:
 
     @workflow.run
     async def run(self, input: LifecycleInput) -> LifecycleResult:
-        recalls = asyncio.create_task(self._tell_recalls()) if workflow.patched(RECALL_PATCH) else None
+        recalls = None
+        if workflow.patched(RECALL_PATCH):
+            self._only_open = workflow.patched(OPEN_RECALLS_PATCH)
+            recalls = asyncio.create_task(self._tell_recalls())
         finished = await self._lifecycle.run(input.history_limit)
         if recalls is not None:
             self._ending = True
@@ -101,9 +108,17 @@ class AppointmentWorkflow:
             if notice is None:
                 return  # ending, and all told
             self._told = (notice.state, notice.schedule_version)
+            if self._only_open and self._tells_nobody(notice):
+                continue
             await workflow.execute_local_activity_method(
                 RecallActivities.tell_recalls, notice, start_to_close_timeout=TELL_TIMEOUT
             )
+
+    def _tells_nobody(self, notice: RecallNotice) -> bool:
+        """A booking or an end when the plan that saw it found no open recall: no one to hold or
+        release. A completed visit may start a recall under the tenant's current rules: always told."""
+        plan: AppointmentPlan | None = self._lifecycle.plan
+        return notice.state != "completed" and plan is not None and plan.open_recalls == []
 
     def _untold(self) -> RecallNotice | None:
         notice = self._recall_notice()

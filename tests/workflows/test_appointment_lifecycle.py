@@ -334,7 +334,8 @@ async def test_a_confirmation_takes_one_plan_and_one_send_and_a_move_still_plans
     starts_at = await local_day(clinic, 3, time(14, 0))
     await clinic.post("appointment.confirmed", appointment("a-40", starts_at), sequence=1)
     assert await clinic.steps("a-40", "sent") == ["confirmed"]
-    assert await local_activities(clinic, "a-40") == ["plan_appointment", "send_message", "tell_recalls"]
+    # The patient has no open recall: the booking tells nobody, and no activity asks.
+    assert await local_activities(clinic, "a-40") == ["plan_appointment", "send_message"]
 
     # Moved after the patient was told: the planner reads the confirmation and tells of the move.
     await clinic.advance(timedelta(hours=1), "a-40")
@@ -359,7 +360,7 @@ async def test_a_reminder_is_one_send_until_a_release_changes_the_planning_code(
     await clinic.post("appointment.confirmed", appointment("a-41", starts_at))
     await clinic.advance_to(starts_at - timedelta(hours=23), "a-41")
     assert await clinic.steps("a-41", "sent") == ["confirmed", "reminder-24h-v0"]
-    first = ["plan_appointment", "send_message", "send_message", "tell_recalls"]
+    first = ["plan_appointment", "send_message", "send_message"]
     assert await local_activities(clinic, "a-41") == first
 
     monkeypatch.setattr(release, "current", lambda: "the next release")
