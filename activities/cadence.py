@@ -2,13 +2,15 @@
 
 Called by the send activity for every message (activities/send.py), so it holds across every
 lifecycle; the rule itself is pure (domain/cadence.py), the count is one query on the delivery log
-(store/deliveries.py recent_sends). Two sends to one recipient racing in the same instant may both
-pass (the count is read, not locked): the cap can be exceeded by the sends in flight at once.
+(store/deliveries.py recent_sends), asked in the send's one read before it renders (`counting`).
+Two sends to one recipient racing in the same instant may both pass (the count is read, not
+locked): the cap can be exceeded by the sends in flight at once.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
@@ -21,6 +23,7 @@ from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
 from domain.quiet_hours import fit_quiet_hours
 from domain.settings import TenantSettings
 from store import Store
+from store.db import RecentSends
 
 # A tenant's settings as the cadence read them lately: one query fewer per send; a change to the
 # cadence takes effect within this long.
@@ -50,8 +53,42 @@ def cadence_category(input: SendMessageInput) -> str | None:
     return consent_category(input.message.template, declared).value
 
 
+@dataclass(frozen=True)
+class Counting:
+    """What the cadence must count before a message goes: asked in the send's one read (`question`)."""
+
+    settings: TenantSettings
+    category: str
+    now: datetime
+    question: RecentSends
+
+
+async def counting(
+    store: Store, input: SendMessageInput, contact_id: str, moment: datetime
+) -> Counting | None:
+    """None: nothing to count (a staff or transactional message, or no rule for its category)."""
+    category = cadence_category(input)
+    if category is None or category == ConsentCategory.TRANSACTIONAL:
+        return None
+    # Never before the message's own moment (a worker's clock behind the workflow's: a local attempt
+    # in a time-skipping test knows only the real time).
+    now = max(moment, input.message.send_at)
+    settings = await _settings(store, input.tenant)
+    rules = settings.cadence.rules_for(category)
+    if not rules:
+        return None
+    since = now - max(rule.window for rule in rules)
+    counted: list[str] = sorted({name for rule in rules for name in rule.categories})
+    return Counting(settings, category, now, RecentSends(contact_id, counted, since))
+
+
 async def hold_for_cadence(
-    store: Store, input: SendMessageInput, recipient: Contact, row: Delivery, now: datetime
+    store: Store,
+    input: SendMessageInput,
+    recipient: Contact,
+    row: Delivery,
+    counted: Counting | None,
+    sent: list[tuple[datetime, str]] | None,
 ) -> str | None:
     """None: send it. A reason: record it skipped. A deferral raises, so the activity retries then."""
     category = cadence_category(input)
@@ -60,20 +97,10 @@ async def hold_for_cadence(
     if input.notification is not None and routing_category(ConsentCategory(category)) in recipient.opted_out:
         # A one-off declares its category; the router only knows templates' (domain/routing.py).
         return "recipient opted out of this category"
-    if category == ConsentCategory.TRANSACTIONAL:
+    if counted is None:
         return None
-    # Never before the message's own moment (a worker's clock behind the workflow's: a local attempt
-    # in a time-skipping test knows only the real time).
-    now = max(now, input.message.send_at)
-    settings = await _settings(store, input.tenant)
-    policy = settings.cadence
-    rules = policy.rules_for(category)
-    if not rules:
-        return None
-    since = now - max(rule.window for rule in rules)
-    counted = {name for rule in rules for name in rule.categories}
-    sent = await store.recent_sends(input.tenant, row.contact_id, sorted(counted), since)
-    hold = decide(policy, category, sent, now, input.message.expires_at)
+    settings, now, policy = counted.settings, counted.now, counted.settings.cadence
+    hold = decide(policy, counted.category, sent or [], now, input.message.expires_at)
     if hold is None:
         return None
     if hold.until is not None:

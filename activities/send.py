@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities import bundles, metrics
-from activities.cadence import cadence_category, hold_for_cadence
+from activities.cadence import cadence_category, counting, hold_for_cadence
 from activities.context import render_context
 from activities.models import (
     LoadSettingsInput,
@@ -271,14 +271,18 @@ class NudgeActivities:
         moment = max(datetime.now(UTC), activity.info().current_attempt_scheduled_time)
         # One read: the recipient with what providers taught us (a linked Telegram chat, the WhatsApp
         # window, dead addresses, consent; a staff member goes as given), the template's versions.
+        # And what the cadence counts: this recipient's sends lately, across every lifecycle.
+        counted = await counting(self.store, input, row.contact_id, moment)
         known = await self.store.before_sending(
-            input.tenant, message.template, None if message.audience == "staff" else message.recipient
+            input.tenant,
+            message.template,
+            None if message.audience == "staff" else message.recipient,
+            counted.question if counted is not None else None,
         )
         recipient = known.contact or message.recipient
         order, skip = self._decide(input, recipient, row, moment)
         if skip is None:
-            # Across every lifecycle: what this recipient was sent lately (activities/cadence.py).
-            skip = await hold_for_cadence(self.store, input, recipient, row, moment)
+            skip = await hold_for_cadence(self.store, input, recipient, row, counted, known.recent_sends)
         if skip is None and input.guarded and not await self._still_wanted(input):
             skip = "no longer wanted: the lifecycle moved on"
         if skip is not None:

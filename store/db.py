@@ -33,6 +33,17 @@ class BeforeSending:
     contact: Contact | None
     telegram_offered_at: datetime | None
     templates: list[TemplateVersion]
+    # What the cadence counts (`RecentSends`), when the send asked: (moment due, category), oldest first.
+    recent_sends: list[tuple[datetime, str]] | None = None
+
+
+@dataclass(frozen=True)
+class RecentSends:
+    """The cadence's question (activities/cadence.py): a contact's sends in these categories since then."""
+
+    contact_id: str
+    categories: list[str]
+    since: datetime
 
 
 class Store:
@@ -208,12 +219,6 @@ class Store:
         async with self._sessions() as session:
             return await deliveries.recorded_provider_ids(session, provider, ids)
 
-    async def recent_sends(
-        self, tenant: str, contact_id: str, categories: Sequence[str], since: datetime
-    ) -> list[tuple[datetime, str]]:
-        async with self._sessions() as session:
-            return await deliveries.recent_sends(session, tenant, contact_id, categories, since)
-
     async def delivery_by_key(self, idempotency_key: str) -> Delivery | None:
         async with self._sessions() as session:
             return await deliveries.delivery_by_key(session, idempotency_key)
@@ -345,15 +350,24 @@ class Store:
         async with self._sessions() as session:
             return await callbacks.list_events(session, delivery_id)
 
-    async def before_sending(self, tenant: str, template: str, contact: Contact | None) -> BeforeSending:
-        """What a send reads before it renders, in one session (one connection, not three)."""
+    async def before_sending(
+        self, tenant: str, template: str, contact: Contact | None, recent: RecentSends | None = None
+    ) -> BeforeSending:
+        """What a send reads before it renders, in one session (one connection, not four)."""
         async with self._sessions() as session:
             found: Contact | None = None
             offered_at: datetime | None = None
             if contact is not None:
                 found, offered_at = await callbacks.contact_and_offer(session, tenant, contact)
             published = await templates.published(session, tenant, template)
-        return BeforeSending(contact=found, telegram_offered_at=offered_at, templates=published)
+            sent = None
+            if recent is not None:
+                sent = await deliveries.recent_sends(
+                    session, tenant, recent.contact_id, recent.categories, recent.since
+                )
+        return BeforeSending(
+            contact=found, telegram_offered_at=offered_at, templates=published, recent_sends=sent
+        )
 
     async def contact_for_sending(self, tenant: str, contact: Contact) -> Contact:
         """The stored contact (or the given one) with the engine's learned channel state on top."""

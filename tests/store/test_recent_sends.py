@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from domain.deliveries import DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from store import Store
+from store.db import RecentSends
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+DAY_BEFORE = NOON - timedelta(days=1)
 
 
 async def sent(
@@ -39,7 +41,13 @@ async def test_a_recipients_sends_are_counted_across_lifecycles_in_the_window(st
     await sent(store, "appointment:a-3/reminder-2h", "reminders", NOON - timedelta(hours=1), status="skipped")
     await sent(store, "appointment:a-4/reminder-2h", "reminders", NOON - timedelta(hours=1), status="planned")
 
-    found = await store.recent_sends("clinic", "p-1", ["reminders", "billing"], NOON - timedelta(days=1))
+    found = await recent_sends(store, "clinic", RecentSends("p-1", ["reminders", "billing"], DAY_BEFORE))
 
     assert found == [(NOON - timedelta(hours=5), "billing"), (NOON - timedelta(hours=2), "reminders")]
-    assert await store.recent_sends("other", "p-1", ["reminders"], NOON - timedelta(days=1)) == []
+    assert await recent_sends(store, "other", RecentSends("p-1", ["reminders"], DAY_BEFORE)) == []
+
+
+async def recent_sends(store: Store, tenant: str, question: RecentSends) -> list[tuple[datetime, str]] | None:
+    """As the send asks it: in the one read before it renders."""
+    known = await store.before_sending(tenant, "visit_reminder", None, question)
+    return known.recent_sends
