@@ -59,7 +59,7 @@ class SendMessageResult(BaseModel):
     channel: str | None = None
     provider: str | None = None
     reason: str | None = None
-    # The planning code and zone rules of the worker that sent (domain/release.py): a lifecycle
+    # The planning code and zone rules of the worker that sent (activities/release.py): a lifecycle
     # whose plan was made with the same need not plan again after a send its plan did not read.
     release: str | None = None
 

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 
+from activities import release
 from activities.models import PlanInput
-from domain import appointment, chat, lesson, notification, payment, recall, release
+from domain import appointment, chat, lesson, notification, payment, recall
 from domain.events import DomainEvent
 from domain.planning import DoneReads, LifecyclePlan, StepRecord
 from domain.settings import TenantSettings

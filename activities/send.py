@@ -23,7 +23,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities import bundles, metrics
+from activities import bundles, metrics, release
 from activities.cadence import cadence_category, counting, hold_for_cadence
 from activities.context import render_context
 from activities.models import (
@@ -39,7 +39,6 @@ from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUna
 from channels.base import RECEIVER_DEDUPES, SendReceipt
 from channels.sms import receives_replies
 from channels.telegram_links import LINK_PREFIX, OFFERED_ON, OFFERED_WITH
-from domain import release
 from domain.calendar import build_ics
 from domain.contacts import Channel, Contact
 from domain.deliveries import (

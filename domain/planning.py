@@ -93,7 +93,7 @@ class LifecyclePlan(BaseModel):
     reads_done: list[str] | None = None
     # The tenant's settings when the planning activity loaded them itself (a run's first plan).
     settings: TenantSettings | None = None
-    # The planning code and zone rules it was made with (domain/release.py); None before it was noted.
+    # The planning code and zone rules it was made with (activities/release.py); None before it was noted.
     release: str | None = None
 
 

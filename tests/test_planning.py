@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from domain import release
+from activities import release
 from domain.appointment import AppointmentStatus, fold, is_urgent_booking, plan_appointment
 from domain.events import DomainEvent
 from domain.planning import DoneReads, StepRecord, plan_reminders
@@ -204,15 +204,19 @@ def test_walking_over_every_done_step_counts_as_reading_them_all() -> None:
 
 
 def test_the_planning_fingerprint_changes_with_any_planning_module_or_the_zone_rules(tmp_path: Path) -> None:
-    """What decides whether a running lifecycle plans again after a reminder (domain/release.py)."""
-    for module in release.PACKAGE.glob("*.py"):
-        shutil.copy(module, tmp_path / module.name)
+    """What decides whether a running lifecycle plans again after a reminder (activities/release.py)."""
+    for source in release.planning_sources(release.ROOT):
+        copy = tmp_path / source.relative_to(release.ROOT)
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copy(source, copy)
     rules = release.zone_rule_versions()
     assert rules, "no zone database found: the fingerprint would miss a tz update"
-    shipped = release.fingerprint(tmp_path.glob("*.py"), rules)
+    shipped = release.fingerprint(tmp_path, rules)
     assert shipped == release.current()
 
-    quiet_hours = tmp_path / "quiet_hours.py"
-    quiet_hours.write_text(quiet_hours.read_text() + "\n# a release\n")
-    assert release.fingerprint(tmp_path.glob("*.py"), rules) != shipped
-    assert release.fingerprint(release.PACKAGE.glob("*.py"), [*rules[:-1], "tzdata 2099.1"]) != shipped
+    for changed in ("domain/quiet_hours.py", "activities/planning.py"):
+        (tmp_path / changed).write_text((tmp_path / changed).read_text() + "\n# a release\n")
+        assert release.fingerprint(tmp_path, rules) != shipped
+        shutil.copy(release.ROOT / changed, tmp_path / changed)
+        assert release.fingerprint(tmp_path, rules) == shipped
+    assert release.fingerprint(tmp_path, [*rules[:-1], "tzdata 2099.1"]) != shipped

@@ -19,7 +19,7 @@ step up (`LifecyclePlan.reads_done`): a confirmation is one plan and one send, n
 send and plan again. A message that waited for its moment (a reminder, a recall's invitation) was
 still followed by a new plan, so that a release that changed a planner reaches a running lifecycle at
 its next message; runs started since `SAME_RELEASE_PATCH` skip that plan too when the send ran the
-planning code and zone rules the plan was made with (domain/release.py): a reminder is one send.
+planning code and zone rules the plan was made with (activities/release.py): a reminder is one send.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from activities import release
 from channels import OutgoingMessage, RecipientUnreachable, SendReceipt
-from domain import release
 from domain.contacts import Channel, Contact
 from domain.settings import TenantSettings
 from store import Store

@@ -13,8 +13,9 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from activities import release
 from channels import OutgoingMessage, SendReceipt
-from domain import recall, release
+from domain import recall
 from domain.contacts import Channel
 from domain.planning import StepRecord
 from domain.recall import RecallPlan, RecallView
