@@ -48,14 +48,18 @@ lint: install
 # The suite on TEST_WORKERS processes (pytest-xdist; its stories mostly wait on timers and fakes, so
 # more processes than cores), then, alone, the few tests whose assertion is a wall-clock pace (`alone`).
 # A phase that collects no test is a failure.
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the workflow sandbox imports the
+# workflow modules afresh for every workflow a test starts, and without __pycache__ each import is a
+# compile from source (bench/stack.py does the same for its processes).
 TEST_WORKERS ?= 4
+PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 PYTEST_PHASE = status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
 	[ $$status -eq 0 ] || exit $$status
 
 test: lint
-	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not alone"; $(PYTEST_PHASE); \
-	$(BIN)/python -m pytest -q -m alone; $(PYTEST_PHASE)
+	@$(PYTEST) -q -n $(TEST_WORKERS) -m "not alone"; $(PYTEST_PHASE); \
+	$(PYTEST) -q -m alone; $(PYTEST_PHASE)
 
 fmt: install
 	$(BIN)/ruff format .
