@@ -9,6 +9,9 @@ row is `unknown` and staff are told. Never a silent duplicate, never a lost mess
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -72,6 +75,17 @@ def providers() -> Iterator[Providers]:
     started = Providers(hang_seconds=HANG).start()
     yield started
     started.stop()
+
+
+@pytest.fixture(autouse=True)
+def one_story_at_a_time() -> Iterator[None]:
+    """One fault story at a time across the suite's processes. Each is timed against its own
+    appointments' start (a reminder past it is skipped), and two bursts side by side on two cores
+    push each other past it: seen when xdist gave this module's tests to two processes at once."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+    with (Path(tempfile.gettempdir()) / f"nudgeflow-fault-stories-{run}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 @pytest.fixture
