@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from store import Store
 from store.engine import PING_AFTER_IDLE_S
@@ -40,3 +43,31 @@ async def test_after_postgresql_dropped_every_connection_the_next_call_goes_thro
     finally:
         await store.close()
         drop_postgres_database(url)
+
+
+async def test_a_connection_ended_in_the_middle_of_a_transaction_is_an_operational_error() -> None:
+    """What the API answers with a 503 to retry (api/problems.py), as libpq's drivers call it."""
+    url = create_postgres_database()
+    store = Store(url)
+    try:
+        async with store.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            assert drop_connections(url) == 1
+            with pytest.raises(OperationalError):
+                await connection.execute(text("SELECT 1"))
+        assert await store.tenant_for_api_key("demo-key") is None, "the pool opens a new connection"
+    finally:
+        await store.close()
+        drop_postgres_database(url)
+
+
+async def test_a_database_that_refuses_the_connection_is_an_operational_error() -> None:
+    """Gone while it is restored: libpq's drivers call every connection refused an OperationalError."""
+    url = create_postgres_database()
+    drop_postgres_database(url)
+    store = Store(url)
+    try:
+        with pytest.raises(OperationalError, match="does not exist"):
+            await store.tenant_for_api_key("demo-key")
+    finally:
+        await store.close()
