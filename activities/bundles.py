@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from activities.send import Attempt, NudgeActivities
 
 HELD = "held"
+# Whose messages a bundle may gather (a staff digest, a guardian's children).
+AUDIENCES = ("staff", "guardian")
 
 
 async def hold(sender: NudgeActivities, row: Delivery, input: SendMessageInput) -> SendMessageResult | None:
     """Hold the message for its bundle and wake the bundle's workflow; None when it goes alone."""
     message = input.message
-    if sender.temporal is None or (message.audience not in ("staff", "guardian")):
+    if sender.temporal is None or (message.audience not in AUDIENCES):
         return None
     bundle = bundle_of(message, await sender.store.get_settings(input.tenant))
     if bundle is None:

@@ -19,7 +19,7 @@ from activities.models import SendMessageInput
 from domain.cadence import MAX_DEFER, consent_category, decide, routing_category
 from domain.consent import ConsentCategory
 from domain.contacts import Contact
-from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
+from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from domain.quiet_hours import fit_quiet_hours
 from domain.settings import TenantSettings
 from store import Store
@@ -86,7 +86,7 @@ async def hold_for_cadence(
     store: Store,
     input: SendMessageInput,
     recipient: Contact,
-    row: Delivery,
+    row: DeliveryDraft,
     counted: Counting | None,
     sent: list[tuple[datetime, str]] | None,
 ) -> str | None:
@@ -112,6 +112,8 @@ async def hold_for_cadence(
         if until is not None and until <= now + MAX_DEFER:
             reason = f"{hold.reason}; deferred to {until.isoformat()}"
             # The row says why it waits, and the activity's next attempt comes then.
+            if not isinstance(row, Delivery):
+                row, _ = await store.begin_delivery(row)
             await store.move_delivery(
                 row.id,
                 DeliveryOutcome(status=DeliveryStatus.PLANNED, reason=reason),

@@ -1,9 +1,14 @@
 """The send activity: one message, through the delivery row's state machine (domain/deliveries.py).
 
-    begin (planned row under the idempotency key)
-      → a retry that finds `sending` reconciles first (ask the provider, else the duplicate policy)
-      → skip? (its moment passed, opted out, nowhere to reach them)
+    read (the recipient as providers taught us, the template's versions, what the cadence counts)
+      → skip? (its moment passed, opted out, nowhere to reach them): its row written `skipped`
       → per channel in routing order: render, claim `sending`, call the adapter, record the outcome
+
+The row is written with the claim (or the skip), under the idempotency key: one write per message
+fewer than writing it `planned` first. Where writing it finds an earlier attempt's row, the send
+starts again from that row: a retry that finds `sending` reconciles first (ask the provider, else
+the duplicate policy), one that finds it done returns. A message whose text links to its row (the
+calendar link, the bot's deep link) or that a bundle may hold is written `planned` first.
 
 A provider call, once claimed, is never interrupted by a cancellation: it finishes (within its call
 budget) and is recorded, so the row never lies about what left. Every attempt ends before its
@@ -110,6 +115,31 @@ def idempotency_key(input: SendMessageInput) -> str:
     return f"{input.workflow_id}/{input.message.step}"
 
 
+def draft(input: SendMessageInput) -> DeliveryDraft:
+    """What the message's row holds before anything is sent."""
+    message = input.message
+    return DeliveryDraft(
+        tenant=input.tenant,
+        idempotency_key=idempotency_key(input),
+        subject=input.subject,
+        workflow_id=input.workflow_id,
+        step=message.step,
+        contact_id=message.recipient.id,
+        template=message.template,
+        scheduled_for=message.send_at,
+        category=cadence_category(input),
+    )
+
+
+class EarlierAttempt(Exception):
+    """Writing the row found one already under its key: an earlier attempt's, to be heeded."""
+
+
+def delivery_id(row: DeliveryDraft) -> int | None:
+    """The row's id once it is written; None for a draft."""
+    return row.id if isinstance(row, Delivery) else None
+
+
 def provider_of(adapter: ChannelAdapter, outgoing: OutgoingMessage) -> str:
     chooser = getattr(adapter, "provider_for", None)
     return str(chooser(outgoing)) if chooser is not None else adapter.provider
@@ -207,7 +237,7 @@ class NudgeActivities:
                 if by_workflow:
                     # The workflow no longer wants it, and nothing has left: record it skipped.
                     return await self._settle(
-                        idempotency_key(input), "no longer wanted: the lifecycle moved on"
+                        idempotency_key(input), "no longer wanted: the lifecycle moved on", draft(input)
                     )
                 # A worker shutting down, an attempt timed out, an evicted workflow's local attempt:
                 # this attempt ends without an outcome, and the next one goes on.
@@ -224,10 +254,22 @@ class NudgeActivities:
         """A send the workflow cancelled while it waited to retry: record it skipped, unless it went."""
         return await self._settle(input.idempotency_key, input.reason)
 
-    async def _settle(self, key: str, reason: str) -> SendMessageResult:
-        row = await self.store.delivery_by_key(key)
-        if row is None:
-            return SendMessageResult(status=DeliveryStatus.SKIPPED.value, reason=reason)
+    async def _settle(
+        self, key: str, reason: str, unwritten: DeliveryDraft | None = None
+    ) -> SendMessageResult:
+        """Record it skipped unless it went; `unwritten`: the row as it would be, if none is yet."""
+        if unwritten is not None:
+            row, written = await self.store.begin_delivery(
+                unwritten, DeliveryOutcome(status=DeliveryStatus.SKIPPED, reason=reason)
+            )
+            if written:
+                metrics.count_outcome(row)
+                return _result(row)
+        else:
+            found = await self.store.delivery_by_key(key)
+            if found is None:
+                return SendMessageResult(status=DeliveryStatus.SKIPPED.value, reason=reason)
+            row = found
         if row.status == DeliveryStatus.PLANNED:
             moved = await self.store.move_delivery(
                 row.id,
@@ -242,31 +284,24 @@ class NudgeActivities:
     async def _send(
         self, input: SendMessageInput, attempt: Attempt, *, alone: bool = False
     ) -> SendMessageResult:
+        try:
+            return await self._send_once(input, attempt, alone=alone, row_first=False)
+        except EarlierAttempt:
+            # A retry: an earlier attempt left the row. Go by what it says, from the start.
+            return await self._send_once(input, attempt, alone=alone, row_first=True)
+
+    async def _send_once(
+        self, input: SendMessageInput, attempt: Attempt, *, alone: bool, row_first: bool
+    ) -> SendMessageResult:
+        """The message's row is written with its claim or its outcome (one write fewer), unless an
+        earlier attempt's row must be heeded, its text links to it, or its bundle holds it."""
         message = input.message
-        draft = DeliveryDraft(
-            tenant=input.tenant,
-            idempotency_key=idempotency_key(input),
-            subject=input.subject,
-            workflow_id=input.workflow_id,
-            step=message.step,
-            contact_id=message.recipient.id,
-            template=message.template,
-            scheduled_for=message.send_at,
-            category=cadence_category(input),
-        )
-        row, _ = await self.store.begin_delivery(draft)
-        if row.status in FINAL_STATUSES:
-            # A retried activity or a replayed step: it already went (or was settled) once.
-            return _result(row)
-        if row.status == DeliveryStatus.SENDING:
-            settled = await self._reconcile(row, input)
-            if settled is not None:
-                return settled
-        elif not alone:
-            # A staff digest, a guardian's reminder for several children: held for the bundle.
-            held = await bundles.hold(self, row, input)
-            if held is not None:
-                return held
+        row: DeliveryDraft = draft(input)
+        if row_first or alone or self._names_its_row(input):
+            row, _ = await self.store.begin_delivery(row)
+            earlier = await self._after_earlier_attempt(row, input, alone)
+            if earlier is not None:
+                return earlier
         moment = max(datetime.now(UTC), activity.info().current_attempt_scheduled_time)
         # One read: the recipient with what providers taught us (a linked Telegram chat, the WhatsApp
         # window, dead addresses, consent; a staff member goes as given), the template's versions.
@@ -288,6 +323,30 @@ class NudgeActivities:
             return await self._finish(row, DeliveryStatus.SKIPPED, reason=skip)
         return await self._deliver(row, input, recipient, order, moment, attempt, known)
 
+    def _names_its_row(self, input: SendMessageInput) -> bool:
+        """Written before anything else: a message whose text links to its row (the add-to-calendar
+        link, the bot's deep link), or one a bundle may hold (activities/bundles.py)."""
+        message, invite = input.message, input.message.invite
+        return (
+            (self.calendar_link is not None and invite is not None and not invite.cancelled)
+            or self._may_offer_telegram(input)
+            or (self.temporal is not None and message.audience in bundles.AUDIENCES)
+        )
+
+    async def _after_earlier_attempt(
+        self, row: Delivery, input: SendMessageInput, alone: bool
+    ) -> SendMessageResult | None:
+        """What an existing row settles; None: go on and send it."""
+        if row.status in FINAL_STATUSES:
+            # A retried activity or a replayed step: it already went (or was settled) once.
+            return _result(row)
+        if row.status == DeliveryStatus.SENDING:
+            return await self._reconcile(row, input)
+        if not alone:
+            # A staff digest, a guardian's reminder for several children: held for the bundle.
+            return await bundles.hold(self, row, input)
+        return None
+
     async def _still_wanted(self, input: SendMessageInput) -> bool:
         """Only for runs recorded before sends became cancellable: ask the workflow itself."""
         if self.temporal is None:
@@ -296,7 +355,7 @@ class NudgeActivities:
         return bool(await handle.query("wanted", input.message.step, result_type=bool))
 
     def _decide(
-        self, input: SendMessageInput, recipient: Contact, row: Delivery, moment: datetime
+        self, input: SendMessageInput, recipient: Contact, row: DeliveryDraft, moment: datetime
     ) -> tuple[list[Channel], str | None]:
         """The channels to try in order, or why the message is not sent at all."""
         message = input.message
@@ -304,7 +363,8 @@ class NudgeActivities:
             return [], message.skip_reason
         if message.expires_at is not None and moment > message.expires_at:
             reason = f"expired: its moment passed at {message.expires_at.isoformat()}"
-            return [], reason + (f"; last attempt: {row.reason}" if row.reason else "")
+            last = row.reason if isinstance(row, Delivery) else None
+            return [], reason + (f"; last attempt: {last}" if last else "")
         order = channel_order(recipient, input.channel_costs, message.template)
         if message.channels is not None:
             order = [channel for channel in order if channel in message.channels]
@@ -369,7 +429,7 @@ class NudgeActivities:
 
     async def _deliver(
         self,
-        row: Delivery,
+        row: DeliveryDraft,
         input: SendMessageInput,
         recipient: Contact,
         order: list[Channel],
@@ -381,11 +441,16 @@ class NudgeActivities:
         context = render_context(input, recipient, now)
         invite, link = message.invite, self.calendar_link
         # A confirmation offers the link on every channel; it follows later reschedules by itself.
-        context["calendar_url"] = link(row.id) if link and invite and not invite.cancelled else None
+        written = delivery_id(row)  # written first when a link names it (`_names_its_row`)
+        context["calendar_url"] = (
+            link(written) if link and written and invite and not invite.cancelled else None
+        )
         attachments = invite_attachment(message)
         # The first confirmation to a contact not in Telegram yet offers the bot, once per contact.
         context["telegram_link"] = self._telegram_offer(input, recipient, row, known.telegram_offered_at)
         last_reason = "no channel reached the recipient"
+        # A staff-edited version that failed to render, before the row it belongs to is written.
+        unrecorded: list[TemplateError] = []
         passed_over: str | None = None  # why WhatsApp was passed over (its template cannot go)
         for channel in order:
             if not attempt.fits_a_call():
@@ -407,7 +472,9 @@ class NudgeActivities:
                 context["can_reply"] = channel is not Channel.SMS or receives_replies(
                     self.adapters.get(channel), recipient.phone or ""
                 )
-                rendered = await self._render(row, input, as_sent, channel, context, known.templates)
+                rendered = await self._render(
+                    row, input, as_sent, channel, context, known.templates, unrecorded
+                )
             except (TemplateRenderError, TemplateNotFound) as exc:
                 # Never half a message: the patient gets nothing, staff see why.
                 metrics.count_template_error(input.tenant, input.message.template, fell_back=False)
@@ -428,18 +495,22 @@ class NudgeActivities:
             turn = await self.pacer.turn(adapter, outgoing, ticket, attempt.deadline - attempt.call_budget)
             attempt.claimed = True
             try:
-                claimed = await self.store.claim_sending(
-                    row.id, DeliveryStatus.PLANNED, channel.value, provider, body
-                )
+                claimed = await self._claim(row, channel, provider, body)
             except BaseException:
                 attempt.claimed = False
                 raise
             if claimed is None:
                 attempt.claimed = False
-                current = await self.store.get_delivery(row.id)
+                current = await self.store.get_delivery(row.id) if isinstance(row, Delivery) else None
                 if current is not None and current.status in FINAL_STATUSES:
                     return _result(current)
                 raise Retry("another attempt holds this message")
+            if outgoing.delivery_id is None:
+                outgoing = outgoing.model_copy(update={"delivery_id": claimed.id})
+            row = claimed
+            for error in unrecorded:
+                await self.store.record_template_error(error.model_copy(update={"delivery_id": row.id}))
+            unrecorded.clear()
             await self.pacer.wait(turn)  # right before the call, after the claim's (group) commit
             if attempt.unwanted:
                 # Cancelled by the workflow while the claim committed: nothing has left yet.
@@ -495,6 +566,21 @@ class NudgeActivities:
             )
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
 
+    async def _claim(self, row: DeliveryDraft, channel: Channel, provider: str, body: str) -> Delivery | None:
+        """planned → sending; a message not written yet is written `sending`. None: another attempt
+        holds it."""
+        if isinstance(row, Delivery):
+            return await self.store.claim_sending(
+                row.id, DeliveryStatus.PLANNED, channel.value, provider, body
+            )
+        claim = DeliveryOutcome(
+            status=DeliveryStatus.SENDING, channel=channel.value, provider=provider, body=body
+        )
+        claimed, written = await self.store.begin_delivery(row, claim)
+        if not written:
+            raise EarlierAttempt(row.idempotency_key)
+        return claimed
+
     async def _whatsapp_template(self, input: SendMessageInput, recipient: Contact) -> TemplateChoice:
         """The WhatsApp template's language for this patient; staff hear once of one that cannot go."""
         template = input.message.template
@@ -504,19 +590,28 @@ class NudgeActivities:
         await tell_staff_once(self.store, self.adapters, input.tenant, template, choice)
         return choice
 
-    def _telegram_offer(
-        self, input: SendMessageInput, recipient: Contact, row: Delivery, offered_at: datetime | None
-    ) -> str | None:
-        """The bot's deep link for this message, or None: not a confirmation, no bot, a staff member,
-        a contact already in Telegram or offered it before."""
+    def _may_offer_telegram(self, input: SendMessageInput) -> bool:
+        """Not a confirmation, no bot, a staff member: never offered the bot."""
         message = input.message
-        if self.telegram_link is None or message.audience == "staff" or message.template not in OFFERED_WITH:
+        return (
+            self.telegram_link is not None
+            and message.audience != "staff"
+            and message.template in OFFERED_WITH
+        )
+
+    def _telegram_offer(
+        self, input: SendMessageInput, recipient: Contact, row: DeliveryDraft, offered_at: datetime | None
+    ) -> str | None:
+        """The bot's deep link for this message, or None: see `_may_offer_telegram`, or a contact
+        already in Telegram or offered it before."""
+        written = delivery_id(row)  # written first when it may be offered (`_names_its_row`)
+        if self.telegram_link is None or written is None or not self._may_offer_telegram(input):
             return None
         if recipient.telegram_chat_id:
             return None
         if offered_at is not None:
             return None
-        return self.telegram_link(row.id)
+        return self.telegram_link(written)
 
     async def _back_to_planned(
         self,
@@ -552,7 +647,7 @@ class NudgeActivities:
 
     def _outgoing(
         self,
-        row: Delivery,
+        row: DeliveryDraft,
         input: SendMessageInput,
         recipient: Contact,
         channel: Channel,
@@ -571,9 +666,9 @@ class NudgeActivities:
             html=rendered.html if rendered else None,
             buttons=rendered.buttons if rendered else [],
             attachments=attachments or [],
-            delivery_id=row.id,
+            delivery_id=delivery_id(row),
             template=input.message.template,
-            locale=rendered.locale if rendered else row.locale,
+            locale=rendered.locale if rendered else getattr(row, "locale", None),
             expires_at=input.message.expires_at,
         )
 
@@ -596,28 +691,36 @@ class NudgeActivities:
 
     async def _finish(
         self,
-        row: Delivery,
+        row: DeliveryDraft,
         status: DeliveryStatus,
         offered_to: tuple[str, str] | None = None,
         **fields: Any,
     ) -> SendMessageResult:
         outcome = DeliveryOutcome(status=status, **fields)
-        finished = await self.store.finish_delivery(row.id, outcome, offered_to=offered_to)
+        if isinstance(row, Delivery):
+            finished = await self.store.finish_delivery(row.id, outcome, offered_to=offered_to)
+        else:
+            # Skipped or failed before any claim: the row is written at its outcome.
+            finished, written = await self.store.begin_delivery(row, outcome)
+            if not written:
+                raise EarlierAttempt(row.idempotency_key)
         metrics.count_outcome(finished)
         return _result(finished)
 
     async def _render(
         self,
-        row: Delivery,
+        row: DeliveryDraft,
         input: SendMessageInput,
         recipient: Contact,
         channel: Channel,
         context: dict[str, Any],
         published: list[TemplateVersion] | None = None,
+        unrecorded: list[TemplateError] | None = None,
     ) -> RenderedMessage:
         """The message, with the Telegram offer under it when `context` carries the bot's link;
-        `published`: the tenant's versions of the template as just read (else read here)."""
-        rendered = await self._render_message(row, input, recipient, channel, context, published)
+        `published`: the tenant's versions of the template as just read (else read here);
+        `unrecorded`: where a failed version's error waits for the row, when it is not written yet."""
+        rendered = await self._render_message(row, input, recipient, channel, context, published, unrecorded)
         link = context.get("telegram_link")
         if not link or channel.value not in OFFERED_ON:
             return rendered
@@ -638,12 +741,13 @@ class NudgeActivities:
 
     async def _render_message(
         self,
-        row: Delivery,
+        row: DeliveryDraft,
         input: SendMessageInput,
         recipient: Contact,
         channel: Channel,
         context: dict[str, Any],
         published: list[TemplateVersion] | None,
+        unrecorded: list[TemplateError] | None,
     ) -> RenderedMessage:
         """The tenant's published version, read per send so a publish takes effect at once; if it
         fails, the file default goes out instead and staff see the error."""
@@ -675,11 +779,14 @@ class NudgeActivities:
                 locale=exc.locale,
                 channel=exc.variant,
                 version_id=exc.version_id,
-                delivery_id=row.id,
+                delivery_id=delivery_id(row),
                 error=str(exc),
                 at=datetime.now(UTC),
             )
-            await self.store.record_template_error(error)
+            if error.delivery_id is None and unrecorded is not None:
+                unrecorded.append(error)  # recorded with the row's id once the claim writes it
+            else:
+                await self.store.record_template_error(error)
             metrics.count_template_error(input.tenant, key, fell_back=True)
             rendered = self.renderer.render(key, **args)
             return rendered.model_copy(update={"notice": f"template: {exc}; sent the default text instead"})

@@ -19,7 +19,10 @@ class DeliveryStatus(StrEnum):
         planned ──▶ skipped  (its moment passed, nobody wants it, opted out)
 
     `sending` is taken atomically just before a provider call and names the channel and provider
-    being called. A retry that finds it does not know whether the first call went out: it asks the
+    being called. A message with no row yet is written straight into `sending` at its claim, or
+    straight at its outcome when it is skipped or fails before any call: the unique idempotency key
+    makes that write the claim, as the compare-and-set on `planned` does for a row that waits.
+    A retry that finds `sending` does not know whether the first call went out: it asks the
     provider where the provider can tell, else follows the template's duplicate policy.
     """
 

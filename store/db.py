@@ -16,7 +16,7 @@ from domain.settings import TenantSettings
 from store import bundles, callbacks, deliveries, staff, templates, tenants
 from store import events as _events
 from store.callbacks import DeliveryEvent
-from store.engine import make_async_engine, sqlite_file
+from store.engine import make_async_engine, reading, sqlite_file
 from store.group_commit import GroupCommit
 from store.records import DeadEvent, DeliveryAttempt, InboundEventKey, Lease, PendingEvent
 from store.staff import Role, StaffUser
@@ -52,6 +52,7 @@ class Store:
     def __init__(self, database_url: str) -> None:
         self.engine: AsyncEngine = make_async_engine(database_url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = async_sessionmaker(reading(self.engine), expire_on_commit=False)
         # The writes on the hot paths (events in, deliveries out) commit together under load.
         database = sqlite_file(database_url)
         self._write_lock = WriteLock(database) if database else None
@@ -75,13 +76,13 @@ class Store:
         return api_key
 
     async def tenant_for_api_key(self, api_key: str) -> str | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await tenants.tenant_for_api_key(session, api_key)
 
     # Settings
 
     async def get_settings(self, tenant: str) -> TenantSettings:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await tenants.get_settings(session, tenant)
 
     async def put_settings(self, tenant: str, settings: TenantSettings) -> TenantSettings:
@@ -98,7 +99,7 @@ class Store:
             await tenants.upsert_contacts(session, tenant, contacts)
 
     async def get_contact(self, tenant: str, contact_id: str) -> Contact | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await tenants.get_contact(session, tenant, contact_id)
 
     # Inbound events
@@ -122,7 +123,7 @@ class Store:
         await self._group.run(lambda session: _events.mark_events(session, tenant, keys, status))
 
     async def pending_events(self, received_before: datetime, limit: int = 500) -> list[PendingEvent]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _events.pending_events(session, received_before, limit)
 
     async def purge_event_payloads(self, settled_before: datetime) -> int:
@@ -162,7 +163,7 @@ class Store:
         await self._group.run(lambda session: _events.bury_event(session, tenant, key, reason))
 
     async def dead_events(self, tenant: str, limit: int = 100) -> list[DeadEvent]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _events.dead_events(session, tenant, limit)
 
     async def revive_events(self, tenant: str, event_ids: Sequence[str]) -> list[str]:
@@ -171,8 +172,12 @@ class Store:
 
     # Deliveries
 
-    async def begin_delivery(self, draft: DeliveryDraft) -> tuple[Delivery, bool]:
-        return await self._group.run(lambda session: deliveries.begin_delivery(session, draft))
+    async def begin_delivery(
+        self, draft: DeliveryDraft, at: DeliveryOutcome | None = None
+    ) -> tuple[Delivery, bool]:
+        """The message's row, and whether this call wrote it (else an earlier attempt's is returned).
+        `at`: a new row starts there (claimed `sending`, or an outcome) instead of `planned`."""
+        return await self._group.run(lambda session: deliveries.begin_delivery(session, draft, at))
 
     async def finish_delivery(
         self, delivery_id: int, outcome: DeliveryOutcome, *, offered_to: tuple[str, str] | None = None
@@ -216,15 +221,15 @@ class Store:
         )
 
     async def recorded_provider_ids(self, provider: str, ids: Sequence[str]) -> set[str]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await deliveries.recorded_provider_ids(session, provider, ids)
 
     async def delivery_by_key(self, idempotency_key: str) -> Delivery | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await deliveries.delivery_by_key(session, idempotency_key)
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await deliveries.get_delivery(session, delivery_id)
 
     async def list_deliveries(
@@ -239,7 +244,7 @@ class Store:
         subjects: Sequence[str] | None = None,
         subject_prefix: str | None = None,
     ) -> list[Delivery]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await deliveries.list_deliveries(
                 session,
                 tenant,
@@ -253,7 +258,7 @@ class Store:
             )
 
     async def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await deliveries.list_attempts(session, delivery_id)
 
     # Templates edited by staff (store/templates.py)
@@ -273,21 +278,21 @@ class Store:
             return await templates.rollback(session, tenant, version_id, by)
 
     async def template_version(self, tenant: str, version_id: int) -> TemplateVersion:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await templates.get_version(session, tenant, version_id)
 
     async def template_history(
         self, tenant: str, key: str, locale: str, channel: str
     ) -> list[TemplateVersion]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await templates.history(session, tenant, key, locale, channel)
 
     async def published_templates(self, tenant: str, key: str | None = None) -> list[TemplateVersion]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await templates.published(session, tenant, key)
 
     async def latest_templates(self, tenant: str) -> list[TemplateVersion]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await templates.latest(session, tenant)
 
     async def record_template_error(self, error: TemplateError) -> None:
@@ -295,7 +300,7 @@ class Store:
             await templates.record_error(session, error)
 
     async def template_errors(self, tenant: str, limit: int = 100) -> list[TemplateError]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await templates.list_errors(session, tenant, limit)
 
     # Staff users (store/staff.py)
@@ -322,11 +327,11 @@ class Store:
             await staff.end_sessions(session, user_id)
 
     async def get_staff(self, user_id: int) -> StaffUser | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await staff.get_staff(session, user_id)
 
     async def list_staff(self, tenant: str) -> list[StaffUser]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await staff.list_staff(session, tenant)
 
     # Channels: status callbacks and what providers taught us about contacts (store/callbacks.py)
@@ -347,14 +352,14 @@ class Store:
             )
 
     async def list_delivery_events(self, delivery_id: int) -> list[DeliveryEvent]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await callbacks.list_events(session, delivery_id)
 
     async def before_sending(
         self, tenant: str, template: str, contact: Contact | None, recent: RecentSends | None = None
     ) -> BeforeSending:
         """What a send reads before it renders, in one session (one connection, not four)."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             found: Contact | None = None
             offered_at: datetime | None = None
             if contact is not None:
@@ -371,7 +376,7 @@ class Store:
 
     async def contact_for_sending(self, tenant: str, contact: Contact) -> Contact:
         """The stored contact (or the given one) with the engine's learned channel state on top."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await callbacks.contact_for_sending(session, tenant, contact)
 
     async def link_telegram(self, tenant: str, contact_id: str, chat_id: str) -> None:

@@ -70,7 +70,16 @@ async def _move(
     return (await session.execute(statement, _bound(fields, **keys))).one_or_none()
 
 
-async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[Delivery, bool]:
+async def begin_delivery(
+    session: AsyncSession, draft: DeliveryDraft, at: DeliveryOutcome | None = None
+) -> tuple[Delivery, bool]:
+    """The row under the draft's key, and whether this call wrote it.
+
+    A new row is `planned`; with `at`, it starts there instead: claimed `sending` (the claim's
+    fields, as `claim_sending` writes them) or at an outcome (logged as its first attempt, as
+    `move_delivery` logs one). A send that knows its channel before it writes anything begins the
+    row with its claim: one write fewer per message.
+    """
     now = utcnow()
     fields = draft.model_dump() | {
         "status": DeliveryStatus.PLANNED.value,
@@ -78,15 +87,35 @@ async def begin_delivery(session: AsyncSession, draft: DeliveryDraft) -> tuple[D
         "created_at": now,
         "updated_at": now,
     }
+    if at is not None and at.status == DeliveryStatus.SENDING:
+        fields |= _claim(at.channel or "", at.provider or "", at.body or "") | {"updated_at": now}
+    elif at is not None:
+        fields |= at.model_dump(mode="json", exclude={"sent_at"}) | {"sent_at": at.sent_at}
     # The unique key decides between racing callers: the loser's insert does nothing and it
     # reads the winner's row, so a retried activity never sends the same message twice.
     statement = _begin(session.get_bind().dialect.name, tuple(fields))
     inserted = (await session.execute(statement, _bound(fields))).one_or_none()
-    if inserted is not None:
-        return to_delivery(inserted), True
-    existing = await delivery_by_key(session, draft.idempotency_key)
-    assert existing is not None  # the conflict was on this key
-    return existing, False
+    if inserted is None:
+        existing = await delivery_by_key(session, draft.idempotency_key)
+        assert existing is not None  # the conflict was on this key
+        return existing, False
+    row = to_delivery(inserted)
+    if at is not None and at.status != DeliveryStatus.SENDING:
+        await _log_attempt(session, row.id, at, at.status, now)
+    return row, True
+
+
+def _claim(channel: str, provider: str, body: str) -> dict[str, Any]:
+    """A claim: `sending`, and who is being called with what (`updated_at` says since when)."""
+    return {"status": DeliveryStatus.SENDING.value, "channel": channel, "provider": provider, "body": body}
+
+
+async def _log_attempt(
+    session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome, status: DeliveryStatus, at: datetime
+) -> None:
+    attempt = outcome.model_dump(include={"channel", "provider", "reason", "provider_message_id", "cost"})
+    attempt |= {"status": status.value, "at": at}
+    await session.execute(ATTEMPT, _bound(attempt, delivery_id=delivery_id))
 
 
 async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
@@ -122,9 +151,7 @@ async def move_delivery(
     updated = await _move(session, delivery_id, fields, compare)
     if updated is None:
         return None
-    attempt = outcome.model_dump(include={"channel", "provider", "reason", "provider_message_id", "cost"})
-    attempt |= {"status": (attempt_status or outcome.status).value, "at": now}
-    await session.execute(ATTEMPT, _bound(attempt, delivery_id=delivery_id))
+    await _log_attempt(session, delivery_id, outcome, attempt_status or outcome.status, now)
     return to_delivery(updated)
 
 
@@ -136,13 +163,7 @@ async def claim_sending(
     Only one caller wins; the row then names the channel and provider being called, the body as
     it leaves and, in `updated_at`, when: a retry that finds it knows whom to ask, what, since when.
     """
-    fields = {
-        "status": DeliveryStatus.SENDING.value,
-        "channel": channel,
-        "provider": provider,
-        "body": body,
-        "updated_at": utcnow(),
-    }
+    fields = _claim(channel, provider, body) | {"updated_at": utcnow()}
     claimed = await _move(session, delivery_id, fields, [expected.value])
     return None if claimed is None else to_delivery(claimed)
 
@@ -207,23 +228,27 @@ CADENCE_COUNTED = (
 )
 
 
+# Built once: the cadence asks it with every counted message (a reminder, a recall invitation).
+RECENT_SENDS = (
+    select(DELIVERIES.c.scheduled_for, DELIVERIES.c.category)
+    .where(
+        DELIVERIES.c.tenant == bindparam("tenant"),
+        DELIVERIES.c.contact_id == bindparam("contact_id"),
+        DELIVERIES.c.scheduled_for > bindparam("since"),
+        DELIVERIES.c.category.in_(bindparam("categories", expanding=True)),
+        DELIVERIES.c.status.in_([status.value for status in CADENCE_COUNTED]),
+    )
+    .order_by(DELIVERIES.c.scheduled_for)
+)
+
+
 async def recent_sends(
     session: AsyncSession, tenant: str, contact_id: str, categories: Collection[str], since: datetime
 ) -> list[tuple[datetime, str]]:
     """(moment due, category) of the messages in these categories a contact was sent after `since`,
     from every lifecycle: what the cadence counts (domain/cadence.py)."""
-    query = (
-        select(DeliveryRow.scheduled_for, DeliveryRow.category)
-        .where(
-            DeliveryRow.tenant == tenant,
-            DeliveryRow.contact_id == contact_id,
-            DeliveryRow.scheduled_for > since,
-            DeliveryRow.category.in_(list(categories)),
-            DeliveryRow.status.in_([status.value for status in CADENCE_COUNTED]),
-        )
-        .order_by(DeliveryRow.scheduled_for)
-    )
-    return [(at, str(category)) for at, category in (await session.execute(query)).all()]
+    keys = {"tenant": tenant, "contact_id": contact_id, "since": since, "categories": list(categories)}
+    return [(at, str(category)) for at, category in (await session.execute(RECENT_SENDS, keys)).all()]
 
 
 async def recorded_provider_ids(session: AsyncSession, provider: str, ids: Collection[str]) -> set[str]:

@@ -119,6 +119,15 @@ def make_async_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def reading(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads. On PostgreSQL they take no transaction: at READ COMMITTED each statement
+    sees its own snapshot anyway, so a BEGIN and a ROLLBACK around them were two round trips that
+    bought nothing. SQLite's driver already begins a transaction only before a write."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _note_idle_since(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     record.info["idle_since"] = time.monotonic()
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from store.engine import reading
 from store.tables import RecallRow, insert_for, utcnow
+
+# Built once: it runs with every appointment's plan.
+OPEN_TYPES = (
+    select(RecallRow.recall_type)
+    .where(
+        RecallRow.tenant == bindparam("tenant"),
+        RecallRow.patient_id == bindparam("patient_id"),
+        RecallRow.open,
+    )
+    .order_by(RecallRow.recall_type)
+)
 
 
 class OpenRecalls:
@@ -13,6 +25,7 @@ class OpenRecalls:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._reads = async_sessionmaker(reading(engine), expire_on_commit=False)
 
     async def mark(self, tenant: str, patient_id: str, recall_type: str, *, open: bool) -> None:
         async with self._sessions.begin() as session:
@@ -27,10 +40,7 @@ class OpenRecalls:
             )
 
     async def open_types(self, tenant: str, patient_id: str) -> list[str]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(RecallRow.recall_type)
-                .where(RecallRow.tenant == tenant, RecallRow.patient_id == patient_id, RecallRow.open)
-                .order_by(RecallRow.recall_type)
-            )
+        """Read with every appointment's plan (activities/planning.py)."""
+        async with self._reads() as session:
+            rows = await session.scalars(OPEN_TYPES, {"tenant": tenant, "patient_id": patient_id})
             return list(rows)

@@ -69,6 +69,38 @@ async def test_api_and_worker_racing_on_one_database_make_one_row(backend: str, 
     assert await count_rows(store) == 1
 
 
+async def test_a_row_begun_at_its_claim_is_sending_and_says_whom_it_calls(store: Store) -> None:
+    claim = DeliveryOutcome(
+        status=DeliveryStatus.SENDING, channel="sms", provider="twilio", body="Завтра в 14:00"
+    )
+    row, written = await store.begin_delivery(draft(), claim)
+
+    assert written and row == await store.get_delivery(row.id)
+    assert (row.status, row.channel, row.provider, row.body) == ("sending", "sms", "twilio", "Завтра в 14:00")
+    # A claim is not an attempt: the attempt is logged with its outcome.
+    assert await store.list_attempts(row.id) == []
+    # A second attempt finds it claimed and writes nothing (it asks the provider instead).
+    again, written_again = await store.begin_delivery(draft(), claim)
+    assert (again, written_again) == (row, False)
+    assert await count_rows(store) == 1
+
+
+async def test_a_row_begun_at_its_outcome_logs_it_as_the_first_attempt(store: Store) -> None:
+    skipped = DeliveryOutcome(status=DeliveryStatus.SKIPPED, reason="recipient opted out of this category")
+    row, written = await store.begin_delivery(draft(), skipped)
+
+    assert written and (row.status, row.reason) == ("skipped", "recipient opted out of this category")
+    attempts = await store.list_attempts(row.id)
+    assert [(a.attempt, a.status, a.reason) for a in attempts] == [
+        (1, DeliveryStatus.SKIPPED, skipped.reason)
+    ]
+    # Two attempts racing to write one message at an outcome: one row, one logged attempt.
+    results = await asyncio.gather(*(store.begin_delivery(draft("appt-1:2h"), skipped) for _ in range(10)))
+    assert sum(written for _, written in results) == 1
+    assert len(await store.list_attempts(results[0][0].id)) == 1
+    assert await count_rows(store) == 2
+
+
 async def test_finishing_a_delivery_writes_the_outcome_and_records_each_attempt(store: Store) -> None:
     delivery, _ = await store.begin_delivery(draft())
     sent_at = datetime.now(UTC)
