@@ -19,12 +19,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import celery_baseline, end_to_end, footprint, ingest, recalls, reminders, render
+from bench import celery_baseline, end_to_end, footprint, ingest, recalls, reminders, render, sends
 from bench.report import RESULTS, Report, table
 
-ORDER = ("render", "ingest", "end_to_end", "reminders", "footprint", "recalls", "celery_baseline")
+ORDER = ("render", "sends", "ingest", "end_to_end", "reminders", "footprint", "recalls", "celery_baseline")
 SMOKE: dict[str, dict[str, Any]] = {
     "render": {"count": 20},
+    "sends": {"count": 5},
     "ingest": {"events": 20, "clients": 4},
     "end_to_end": {"events": 10, "clients": 4},
     "reminders": {"sizes": [20], "window": 4.0},
@@ -71,6 +72,7 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Report]]]
     else:
         sizes = {
             "render": {"count": 2000},
+            "sends": {"count": 500},
             "ingest": {"events": args.events, "clients": args.clients},
             "end_to_end": {"events": args.e2e_events, "clients": args.clients, "workers": args.workers},
             "reminders": {"sizes": args.sizes, "workers": args.workers},
@@ -82,6 +84,7 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Report]]]
         sizes[name]["tuning"] = tuning
     modules = {
         "render": render,
+        "sends": sends,
         "ingest": ingest,
         "end_to_end": end_to_end,
         "reminders": reminders,
