@@ -19,20 +19,25 @@ from activities.models import SendBundleInput, SendMessageInput, SendMessageResu
 from domain.bundles import BUNDLE_TEMPLATES, Bundle, bundle_of
 from domain.contacts import Channel
 from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
-from domain.planning import MessageFacts
+from domain.planning import MessageFacts, PlannedMessage
 
 if TYPE_CHECKING:
     from activities.send import Attempt, NudgeActivities
 
 HELD = "held"
-# Whose messages a bundle may gather (a staff digest, a guardian's children).
-AUDIENCES = ("staff", "guardian")
+
+
+def may_hold(message: PlannedMessage) -> bool:
+    """Whether a bundle may gather this message (a staff digest, a guardian's children), as far as
+    its audience tells; the tenant's settings decide the rest (`hold`)."""
+    return message.audience in ("staff", "guardian")
 
 
 async def hold(sender: NudgeActivities, row: Delivery, input: SendMessageInput) -> SendMessageResult | None:
     """Hold the message for its bundle and wake the bundle's workflow; None when it goes alone."""
     message = input.message
-    if sender.temporal is None or (message.audience not in AUDIENCES):
+    temporal = sender.temporal
+    if temporal is None or not may_hold(message):
         return None
     bundle = bundle_of(message, await sender.store.get_settings(input.tenant))
     if bundle is None:
@@ -46,7 +51,7 @@ async def hold(sender: NudgeActivities, row: Delivery, input: SendMessageInput) 
     await sender.store.move_delivery(
         row.id, DeliveryOutcome(status=DeliveryStatus.PLANNED, reason=reason), [DeliveryStatus.PLANNED]
     )
-    await sender.temporal.start_workflow(
+    await temporal.start_workflow(
         BundleWorkflow.run,
         BundleInput(
             tenant=input.tenant,

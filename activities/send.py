@@ -326,12 +326,16 @@ class NudgeActivities:
     def _names_its_row(self, input: SendMessageInput) -> bool:
         """Written before anything else: a message whose text links to its row (the add-to-calendar
         link, the bot's deep link), or one a bundle may hold (activities/bundles.py)."""
-        message, invite = input.message, input.message.invite
         return (
-            (self.calendar_link is not None and invite is not None and not invite.cancelled)
+            self._offers_calendar(input)
             or self._may_offer_telegram(input)
-            or (self.temporal is not None and message.audience in bundles.AUDIENCES)
+            or (self.temporal is not None and bundles.may_hold(input.message))
         )
+
+    def _offers_calendar(self, input: SendMessageInput) -> bool:
+        """The add-to-calendar link goes with an invite that stands, where the API has a public URL."""
+        invite = input.message.invite
+        return self.calendar_link is not None and invite is not None and not invite.cancelled
 
     async def _after_earlier_attempt(
         self, row: Delivery, input: SendMessageInput, alone: bool
@@ -439,12 +443,10 @@ class NudgeActivities:
     ) -> SendMessageResult:
         message = input.message
         context = render_context(input, recipient, now)
-        invite, link = message.invite, self.calendar_link
         # A confirmation offers the link on every channel; it follows later reschedules by itself.
         written = delivery_id(row)  # written first when a link names it (`_names_its_row`)
-        context["calendar_url"] = (
-            link(written) if link and written and invite and not invite.cancelled else None
-        )
+        link = self.calendar_link
+        context["calendar_url"] = link(written) if link and written and self._offers_calendar(input) else None
         attachments = invite_attachment(message)
         # The first confirmation to a contact not in Telegram yet offers the bot, once per contact.
         context["telegram_link"] = self._telegram_offer(input, recipient, row, known.telegram_offered_at)
@@ -668,7 +670,7 @@ class NudgeActivities:
             attachments=attachments or [],
             delivery_id=delivery_id(row),
             template=input.message.template,
-            locale=rendered.locale if rendered else getattr(row, "locale", None),
+            locale=rendered.locale if rendered else (row.locale if isinstance(row, Delivery) else None),
             expires_at=input.message.expires_at,
         )
 

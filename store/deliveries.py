@@ -88,7 +88,7 @@ async def begin_delivery(
         "updated_at": now,
     }
     if at is not None and at.status == DeliveryStatus.SENDING:
-        fields |= _claim(at.channel or "", at.provider or "", at.body or "") | {"updated_at": now}
+        fields |= _claim(at.channel or "", at.provider or "", at.body or "")
     elif at is not None:
         fields |= at.model_dump(mode="json", exclude={"sent_at"}) | {"sent_at": at.sent_at}
     # The unique key decides between racing callers: the loser's insert does nothing and it
