@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     workflow_task_timeout: float = Field(
         4.0, gt=0, le=120, validation_alias=_env("NUDGEFLOW_WORKFLOW_TASK_TIMEOUT")
     )
+    # Workflow tasks and local activities (each send's first attempt runs as one, inside its task) a
+    # worker runs at once; Temporal's default is 100 each. A task still running at the workflow task
+    # timeout is cut and done again, and one event loop running 100 sends at once makes each wait
+    # behind the others: 300 reminders due at one instant on an idle machine, 100 each cut 31-196
+    # tasks (four runs), 20 none, reminders p50 7.0-7.9 s late against 8.5-10.3 s; a worker killed
+    # mid-burst on a machine three busy loops filled, 100 cut 2,074 and reminders passed their
+    # appointments' start, 20 none (bench/PROPOSALS.md, ninth round; `bench reminders` counts the cut
+    # tasks of each run). The price: smaller group commits, a burst of new lifecycles recorded a little
+    # slower (same round).
+    max_concurrent_workflow_tasks: int = Field(
+        20, ge=1, validation_alias=_env("NUDGEFLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
+    )
+    max_concurrent_local_activities: int = Field(
+        20, ge=1, validation_alias=_env("NUDGEFLOW_MAX_CONCURRENT_LOCAL_ACTIVITIES")
+    )
     # Seconds a stopping worker (SIGTERM) lets running activities finish before it cancels them.
     worker_drain_timeout: float = Field(10.0, ge=0, validation_alias=_env("NUDGEFLOW_WORKER_DRAIN_TIMEOUT"))
     # The worker's Prometheus endpoints (0: off): nudgeflow's own metrics (deliveries, lateness,

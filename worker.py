@@ -115,6 +115,9 @@ def tuning(settings: Settings) -> dict[str, Any]:
         "max_cached_workflows": settings.max_cached_workflows,
         "sandboxed": settings.workflow_sandbox,
         "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.sticky_queue_timeout),
+        # No more at once than finish within the workflow task timeout (config.py).
+        "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks,
+        "max_concurrent_local_activities": settings.max_concurrent_local_activities,
         # SIGTERM: stop polling, let running sends finish this long, then cancel them (they retry
         # on another worker); workflow tasks in hand are completed first either way.
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_drain_timeout),

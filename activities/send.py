@@ -18,7 +18,7 @@ activity timeout, so two attempts of one message never overlap.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +45,7 @@ from channels.base import RECEIVER_DEDUPES, SendReceipt
 from channels.sms import receives_replies
 from channels.telegram_links import LINK_PREFIX, OFFERED_ON, OFFERED_WITH
 from domain.calendar import build_ics
+from domain.consent import address_of
 from domain.contacts import Channel, Contact
 from domain.deliveries import (
     FINAL_STATUSES,
@@ -76,6 +77,11 @@ DEFAULT_CALL_BUDGET = timedelta(seconds=22)
 RECORD_MARGIN = timedelta(seconds=3)
 # A provider's clock and ours may differ: look for the message a little before we claimed it.
 CLOCK_SKEW = timedelta(minutes=1)
+# A claim written before claims said when their attempt ends: the longest attempt a workflow gives
+# (ATTEMPT_TIMEOUT in workflows/lifecycle.py and workflows/slot.py; activities do not import workflows).
+LONGEST_ATTEMPT = timedelta(minutes=2)
+# How soon a retry asks again while another attempt with the same text may still record its answer.
+ALIKE_RECHECK = timedelta(seconds=2)
 HEARTBEAT_EVERY = 2.0
 
 
@@ -152,7 +158,8 @@ class Attempt:
         info = activity.info()
         started = info.started_time or datetime.now(UTC)
         budget = info.start_to_close_timeout or info.schedule_to_close_timeout or timedelta(minutes=1)
-        self.deadline = started + budget - RECORD_MARGIN
+        self.ends = started + budget  # what it claims holds until then (`sending_until`)
+        self.deadline = self.ends - RECORD_MARGIN
         self.call_budget = call_budget
         # Set before the claim is asked for: a cancel that lands while the claim commits must not
         # abandon a row already `sending` (a false `unknown`); `unwanted` stops it before the call.
@@ -390,20 +397,24 @@ class NudgeActivities:
         record `unknown` for staff. None means: nothing went out, send it (the row is `planned`)."""
         channel = Channel(row.channel) if row.channel else Channel.OUTBOX
         adapter = self.adapters.get(channel, self.outbox)
-        since = row.updated_at - CLOCK_SKEW
         lookup = getattr(adapter, "lookup", None)
         if lookup is not None and row.body is not None:
             outgoing = self._outgoing(row, input, input.message.recipient, channel, body=row.body)
+            # A message with the same text to the same number may be another delivery's (two
+            # reminders that read alike, siblings on one parent's phone): only an unclaimed one is
+            # ours, and the rows sending it alike look as far back as the first of them claimed.
+            alike, _ = await self._sending_alike(row, channel, outgoing.recipient)
+            since = min(other.updated_at for other in [row, *alike]) - CLOCK_SKEW
             try:
                 found: list[SendReceipt] = await lookup(outgoing, since)
             except ProviderUnavailable as exc:
                 raise Retry(f"{channel.value}: cannot tell yet whether it went: {exc}") from exc
-            # A message with the same text to the same number may be another delivery's (two
-            # reminders that read alike, siblings on one parent's phone): only an unclaimed one is ours.
-            claimed = await self.store.recorded_provider_ids(
-                row.provider or "", [receipt.provider_message_id for receipt in found]
+            # Then, at one moment, who is still sending it and which of those messages are recorded.
+            alike, claimed = await self._sending_alike(
+                row, channel, outgoing.recipient, [receipt.provider_message_id for receipt in found]
             )
-            receipt = next((r for r in found if r.provider_message_id not in claimed), None)
+            unclaimed = [r for r in found if r.provider_message_id not in claimed]
+            receipt = self._ours(row, alike, unclaimed)
             if receipt is not None:
                 reason = f"{receipt.provider} had it after an unanswered attempt: not sent again"
                 return await self._sent(row, channel, receipt, body=row.body, reason=reason)
@@ -430,6 +441,47 @@ class NudgeActivities:
             body=row.body,
             reason=reason,
         )
+
+    async def _sending_alike(
+        self, row: Delivery, channel: Channel, recipient: Contact, provider_ids: Sequence[str] = ()
+    ) -> tuple[list[Delivery], set[str]]:
+        """The other deliveries `sending` this row's text through its provider to the same address,
+        and which of `provider_ids` a delivery records (store.deliveries.sending_alike)."""
+        address = address_of(recipient, channel)
+        sending, claimed = await self.store.sending_alike(row, provider_ids)
+        alike = [
+            other
+            for other, contact in sending
+            if other.contact_id == row.contact_id
+            or (contact is not None and address_of(contact, channel) == address)
+        ]
+        return alike, claimed
+
+    @staticmethod
+    def _ours(row: Delivery, alike: list[Delivery], unclaimed: list[SendReceipt]) -> SendReceipt | None:
+        """Which of the provider's unclaimed messages with this text to this address is this row's.
+
+        Another delivery `sending` the same text to the same address (`alike`) may own one: its
+        attempt may have had the provider's answer and not recorded it yet. While any such attempt
+        can still record, this retry waits. Once none can, the rows in doubt take the messages in
+        the order they were claimed, and those left over go again: the messages read alike, so the
+        recipient gets as many as were meant, whichever of them went.
+        """
+        if not unclaimed:
+            return None
+        now = datetime.now(UTC)
+        ends = [other.sending_until or other.updated_at + LONGEST_ATTEMPT for other in alike]
+        live = [end for end in ends if end > now]
+        if live:
+            raise Retry(
+                "another attempt with the same text to the same address may still record what the "
+                "provider answered: asking again once it has",
+                min(min(live) - now, ALIKE_RECHECK),
+            )
+        in_doubt = [other.id for other in sorted([row, *alike], key=lambda r: (r.updated_at, r.id))]
+        rank = in_doubt.index(row.id)
+        ordered = sorted(unclaimed, key=lambda receipt: receipt.provider_message_id)
+        return ordered[rank] if rank < len(ordered) else None
 
     async def _deliver(
         self,
@@ -497,7 +549,7 @@ class NudgeActivities:
             turn = await self.pacer.turn(adapter, outgoing, ticket, attempt.deadline - attempt.call_budget)
             attempt.claimed = True
             try:
-                claimed = await self._claim(row, channel, provider, body)
+                claimed = await self._claim(row, channel, provider, body, attempt.ends)
             except BaseException:
                 attempt.claimed = False
                 raise
@@ -568,15 +620,21 @@ class NudgeActivities:
             )
         return await self._finish(row, DeliveryStatus.FAILED, reason=last_reason)
 
-    async def _claim(self, row: DeliveryDraft, channel: Channel, provider: str, body: str) -> Delivery | None:
-        """planned → sending; a message not written yet is written `sending`. None: another attempt
-        holds it."""
+    async def _claim(
+        self, row: DeliveryDraft, channel: Channel, provider: str, body: str, until: datetime
+    ) -> Delivery | None:
+        """planned → sending, held until this attempt ends; a message not written yet is written
+        `sending`. None: another attempt holds it."""
         if isinstance(row, Delivery):
             return await self.store.claim_sending(
-                row.id, DeliveryStatus.PLANNED, channel.value, provider, body
+                row.id, DeliveryStatus.PLANNED, channel.value, provider, body, until
             )
         claim = DeliveryOutcome(
-            status=DeliveryStatus.SENDING, channel=channel.value, provider=provider, body=body
+            status=DeliveryStatus.SENDING,
+            channel=channel.value,
+            provider=provider,
+            body=body,
+            sending_until=until,
         )
         claimed, written = await self.store.begin_delivery(row, claim)
         if not written:
@@ -635,6 +693,7 @@ class NudgeActivities:
         )
 
     async def _in_doubt(self, row: Delivery, channel: Channel, provider: str, reason: str) -> None:
+        """Left `sending` for the next attempt to ask the provider; this one records nothing more."""
         await self.store.move_delivery(
             row.id,
             DeliveryOutcome(
@@ -642,6 +701,7 @@ class NudgeActivities:
                 channel=channel.value,
                 provider=provider,
                 reason=f"{reason} (in doubt)",
+                sending_until=datetime.now(UTC),
             ),
             [DeliveryStatus.SENDING],
             keep_updated_at=True,

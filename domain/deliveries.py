@@ -93,11 +93,13 @@ class Delivery(DeliveryDraft):
     cost: float | None = None
     sent_at: datetime | None = None
     template_version_id: int | None = None
+    # While `sending`: when the attempt that claimed it ends; before then it may still record.
+    sending_until: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
     def public(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude={"sending_until"})
 
 
 class DeliveryOutcome(BaseModel):
@@ -114,6 +116,8 @@ class DeliveryOutcome(BaseModel):
     cost: float | None = None
     sent_at: datetime | None = None
     template_version_id: int | None = None
+    # A claim (`sending`): when the claiming attempt ends. Any other outcome ends the claim.
+    sending_until: datetime | None = None
 
 
 class SubjectKind(StrEnum):

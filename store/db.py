@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,7 +18,7 @@ from store import bundles, callbacks, deliveries, staff, templates, tenants
 from store import events as _events
 from store.callbacks import DeliveryEvent
 from store.engine import make_async_engine, reading, sqlite_file
-from store.group_commit import GroupCommit
+from store.group_commit import GroupCommit, Together
 from store.records import DeadEvent, DeliveryAttempt, InboundEventKey, Lease, PendingEvent
 from store.staff import Role, StaffUser
 from store.telegram_offers import record_offer
@@ -111,16 +112,17 @@ class Store:
         contacts: Sequence[Contact] = (),
         lease: Lease | None = None,
     ) -> dict[tuple[str, str], str]:
-        """Claim events by (source, id) and store the contacts they carry, in one transaction."""
-
-        async def claim(session: AsyncSession) -> dict[tuple[str, str], str]:
-            await tenants.upsert_contacts(session, tenant, contacts)
-            return await _events.claim_events(session, tenant, events, lease)
-
-        return await self._group.run(claim)
+        """Claim events by (source, id) and store the contacts they carry, in one transaction; with
+        the claims of concurrent requests, in one statement each (store/group_commit.Together)."""
+        return await self._group.run(
+            Together("claim", _events.Claim(tenant, events, lease, contacts), _claim_all)
+        )
 
     async def mark_events(self, tenant: str, keys: Sequence[tuple[str, str]], status: str) -> None:
-        await self._group.run(lambda session: _events.mark_events(session, tenant, keys, status))
+        """Settle delivered events; with the relay's other settlements waiting now, in one UPDATE."""
+        await self._group.run(
+            Together(("mark", status), (tenant, keys), partial(_events.mark_many, status=status))
+        )
 
     async def pending_events(self, received_before: datetime, limit: int = 500) -> list[PendingEvent]:
         async with self._reads() as session:
@@ -177,7 +179,7 @@ class Store:
     ) -> tuple[Delivery, bool]:
         """The message's row, and whether this call wrote it (else an earlier attempt's is returned).
         `at`: a new row starts there (claimed `sending`, or an outcome) instead of `planned`."""
-        return await self._group.run(lambda session: deliveries.begin_delivery(session, draft, at))
+        return await self._group.run(Together("begin", (draft, at), deliveries.begin_many))
 
     async def finish_delivery(
         self, delivery_id: int, outcome: DeliveryOutcome, *, offered_to: tuple[str, str] | None = None
@@ -185,10 +187,12 @@ class Store:
         """The outcome; with `offered_to` (tenant, contact), in the same commit, that the message
         carried the Telegram bot's link to that contact (it is offered once)."""
 
+        if offered_to is None:  # with the other sends finishing now, in one go (finish_many)
+            return await self._group.run(Together("finish", (delivery_id, outcome), deliveries.finish_many))
+
         async def finish(session: AsyncSession) -> Delivery:
             finished = await deliveries.finish_delivery(session, delivery_id, outcome)
-            if offered_to is not None:
-                await record_offer(session, *offered_to)
+            await record_offer(session, *offered_to)
             return finished
 
         return await self._group.run(finish)
@@ -214,15 +218,25 @@ class Store:
         )
 
     async def claim_sending(
-        self, delivery_id: int, expected: DeliveryStatus, channel: str, provider: str, body: str
+        self,
+        delivery_id: int,
+        expected: DeliveryStatus,
+        channel: str,
+        provider: str,
+        body: str,
+        until: datetime | None = None,
     ) -> Delivery | None:
         return await self._group.run(
-            lambda session: deliveries.claim_sending(session, delivery_id, expected, channel, provider, body)
+            lambda session: deliveries.claim_sending(
+                session, delivery_id, expected, channel, provider, body, until
+            )
         )
 
-    async def recorded_provider_ids(self, provider: str, ids: Sequence[str]) -> set[str]:
+    async def sending_alike(
+        self, row: Delivery, provider_ids: Sequence[str] = ()
+    ) -> tuple[list[tuple[Delivery, Contact | None]], set[str]]:
         async with self._reads() as session:
-            return await deliveries.recorded_provider_ids(session, provider, ids)
+            return await deliveries.sending_alike(session, row, provider_ids)
 
     async def delivery_by_key(self, idempotency_key: str) -> Delivery | None:
         async with self._reads() as session:
@@ -411,3 +425,9 @@ class Store:
     async def forget_bundle(self, claim: str) -> None:
         async with self._sessions.begin() as session:
             await bundles.forget(session, claim)
+
+
+async def _claim_all(session: AsyncSession, claims: list[_events.Claim]) -> list[dict[tuple[str, str], str]]:
+    """Concurrent requests' claims: their contacts in one statement, their events in one more."""
+    await tenants.upsert_tenants_contacts(session, [(claim.tenant, claim.contacts) for claim in claims])
+    return await _events.claim_many(session, claims)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, Table, Update, and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
+from domain.contacts import Contact
 from domain.deliveries import Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from store.errors import UnknownDelivery
 from store.records import DeliveryAttempt, to_attempt, to_delivery
-from store.tables import DeliveryAttemptRow, DeliveryRow, core, utcnow
+from store.tables import ContactRow, DeliveryAttemptRow, DeliveryRow, core, utcnow
 
 # The hot statements (a row per message, three writes each) are built once, on the Core tables,
 # and run with their values: building and cache-keying a statement per call cost ~0.3 ms. A
@@ -51,12 +52,13 @@ def _begin(dialect: str, columns: tuple[str, ...]) -> ReturningInsert[Any]:
 
 
 @cache
-def _update(columns: tuple[str, ...], compare: bool) -> Update:
-    """UPDATE deliveries SET <columns> WHERE id = :delivery_id [AND status IN :expected] RETURNING *."""
+def _update(columns: tuple[str, ...], compare: bool, returning: bool = True) -> Update:
+    """UPDATE deliveries SET <columns> WHERE id = :delivery_id [AND status IN :expected] [RETURNING *]."""
     statement = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
     if compare:
         statement = statement.where(DELIVERIES.c.status.in_(bindparam("expected", expanding=True)))
-    return statement.values(_slots(DELIVERIES, columns)).returning(*DELIVERIES.c)
+    statement = statement.values(_slots(DELIVERIES, columns))
+    return statement.returning(*DELIVERIES.c) if returning else statement
 
 
 async def _move(
@@ -70,17 +72,60 @@ async def _move(
     return (await session.execute(statement, _bound(fields, **keys))).one_or_none()
 
 
-async def begin_delivery(
-    session: AsyncSession, draft: DeliveryDraft, at: DeliveryOutcome | None = None
-) -> tuple[Delivery, bool]:
-    """The row under the draft's key, and whether this call wrote it.
+async def begin_many(
+    session: AsyncSession, begins: Sequence[tuple[DeliveryDraft, DeliveryOutcome | None]]
+) -> list[tuple[Delivery, bool]]:
+    """Each draft's row under its key, and whether this call wrote it; the new rows of concurrent
+    sends in one INSERT for each way a row starts.
 
-    A new row is `planned`; with `at`, it starts there instead: claimed `sending` (the claim's
+    A new row is `planned`; with an outcome, it starts there instead: claimed `sending` (the claim's
     fields, as `claim_sending` writes them) or at an outcome (logged as its first attempt, as
     `move_delivery` logs one). A send that knows its channel before it writes anything begins the
-    row with its claim: one write fewer per message.
+    row with its claim: one write fewer per message. Each gets what it would have got one after
+    another: of two drafts under one key, the first writes the row and the second gets it back.
     """
     now = utcnow()
+    new: dict[str, dict[str, Any]] = {}
+    for draft, at in begins:
+        new.setdefault(draft.idempotency_key, _first_fields(draft, at, now))
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for fields in new.values():
+        by_columns.setdefault(tuple(fields), []).append(fields)
+    # The unique key decides between racing callers: the loser's insert does nothing and it
+    # reads the winner's row, so a retried activity never sends the same message twice.
+    written: dict[str, Delivery] = {}
+    dialect = session.get_bind().dialect.name
+    for columns, rows in by_columns.items():
+        rows.sort(key=lambda fields: str(fields["idempotency_key"]))  # two batches lock keys alike
+        inserted = await session.execute(_begin(dialect, columns), [_bound(fields) for fields in rows])
+        written.update((row.idempotency_key, to_delivery(row)) for row in inserted)
+    earlier = [key for key in new if key not in written]
+    found = {}
+    if earlier:
+        result = await session.execute(select(DELIVERIES).where(DELIVERIES.c.idempotency_key.in_(earlier)))
+        found = {row.idempotency_key: to_delivery(row) for row in result}
+    logged = [
+        (written[draft.idempotency_key].id, at)
+        for draft, at in begins
+        if at is not None and at.status != DeliveryStatus.SENDING and draft.idempotency_key in written
+    ]
+    if logged:
+        attempts = dict(logged)  # once per row: a repeated draft wrote nothing
+        await _log_attempts(session, [(row_id, at, at.status) for row_id, at in attempts.items()], now)
+    answers: list[tuple[Delivery, bool]] = []
+    fresh = set(written)
+    for draft, _ in begins:
+        key = draft.idempotency_key
+        if key in fresh:
+            fresh.discard(key)
+            answers.append((written[key], True))
+        else:
+            answers.append((written.get(key) or found[key], False))
+    return answers
+
+
+def _first_fields(draft: DeliveryDraft, at: DeliveryOutcome | None, now: datetime) -> dict[str, Any]:
+    """A new row's columns: `planned`, or claimed `sending`, or at an outcome."""
     fields = draft.model_dump() | {
         "status": DeliveryStatus.PLANNED.value,
         "attachments": [],
@@ -88,41 +133,84 @@ async def begin_delivery(
         "updated_at": now,
     }
     if at is not None and at.status == DeliveryStatus.SENDING:
-        fields |= _claim(at.channel or "", at.provider or "", at.body or "")
+        fields |= _claim(at.channel or "", at.provider or "", at.body or "", at.sending_until)
     elif at is not None:
-        fields |= at.model_dump(mode="json", exclude={"sent_at"}) | {"sent_at": at.sent_at}
-    # The unique key decides between racing callers: the loser's insert does nothing and it
-    # reads the winner's row, so a retried activity never sends the same message twice.
-    statement = _begin(session.get_bind().dialect.name, tuple(fields))
-    inserted = (await session.execute(statement, _bound(fields))).one_or_none()
-    if inserted is None:
-        existing = await delivery_by_key(session, draft.idempotency_key)
-        assert existing is not None  # the conflict was on this key
-        return existing, False
-    row = to_delivery(inserted)
-    if at is not None and at.status != DeliveryStatus.SENDING:
-        await _log_attempt(session, row.id, at, at.status, now)
-    return row, True
+        fields |= _outcome_fields(at, now)
+    return fields
 
 
-def _claim(channel: str, provider: str, body: str) -> dict[str, Any]:
-    """A claim: `sending`, and who is being called with what (`updated_at` says since when)."""
-    return {"status": DeliveryStatus.SENDING.value, "channel": channel, "provider": provider, "body": body}
+def _claim(channel: str, provider: str, body: str, until: datetime | None) -> dict[str, Any]:
+    """A claim: `sending`, who is being called with what (`updated_at` says since when), and until
+    when the claiming attempt may still record the answer."""
+    return {
+        "status": DeliveryStatus.SENDING.value,
+        "channel": channel,
+        "provider": provider,
+        "body": body,
+        "sending_until": until,
+    }
 
 
-async def _log_attempt(
-    session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome, status: DeliveryStatus, at: datetime
+async def _log_attempts(
+    session: AsyncSession, attempts: Sequence[tuple[int, DeliveryOutcome, DeliveryStatus]], at: datetime
 ) -> None:
-    attempt = outcome.model_dump(include={"channel", "provider", "reason", "provider_message_id", "cost"})
-    attempt |= {"status": status.value, "at": at}
-    await session.execute(ATTEMPT, _bound(attempt, delivery_id=delivery_id))
+    """Each (delivery, outcome, status) into its delivery's log, one statement for all."""
+    params = []
+    for delivery_id, outcome, status in attempts:
+        attempt = outcome.model_dump(include={"channel", "provider", "reason", "provider_message_id", "cost"})
+        params.append(_bound(attempt | {"status": status.value, "at": at}, delivery_id=delivery_id))
+    await session.execute(ATTEMPT, params[0] if len(params) == 1 else params)
 
 
 async def finish_delivery(session: AsyncSession, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
-    moved = await move_delivery(session, delivery_id, outcome)
-    if moved is None:
-        raise UnknownDelivery(delivery_id)
-    return moved
+    (finished,) = await finish_many(session, [(delivery_id, outcome)])
+    return finished
+
+
+async def finish_many(
+    session: AsyncSession, finishes: Sequence[tuple[int, DeliveryOutcome]]
+) -> list[Delivery]:
+    """Concurrent sends' outcomes onto their rows and into their logs.
+
+    One send: an UPDATE ... RETURNING and the attempt. Several: one UPDATE for all of them, one
+    attempt INSERT, one SELECT of the rows (a list of parameters is one round trip: psycopg
+    pipelines it, SQLite runs it in one call), instead of two statements each.
+    """
+    if len(finishes) == 1:
+        moved = await move_delivery(session, *finishes[0])
+        if moved is None:
+            raise UnknownDelivery(finishes[0][0])
+        return [moved]
+    now = utcnow()
+    moves = [(delivery_id, _outcome_fields(outcome, now)) for delivery_id, outcome in finishes]
+    moves.sort(key=lambda move: move[0])  # in id order: two batches lock their rows alike
+    statement = _update(tuple(sorted(moves[0][1])), compare=False, returning=False)
+    await session.execute(
+        statement, [_bound(fields, delivery_id=delivery_id) for delivery_id, fields in moves]
+    )
+    await _log_attempts(
+        session, [(delivery_id, outcome, outcome.status) for delivery_id, outcome in finishes], now
+    )
+    ids = [delivery_id for delivery_id, _ in finishes]
+    rows = {
+        row.id: to_delivery(row)
+        for row in await session.execute(select(DELIVERIES).where(DELIVERIES.c.id.in_(ids)))
+    }
+    missing = [delivery_id for delivery_id in ids if delivery_id not in rows]
+    if missing:
+        raise UnknownDelivery(missing[0])
+    return [rows[delivery_id] for delivery_id in ids]
+
+
+def _outcome_fields(
+    outcome: DeliveryOutcome, now: datetime, *, keep_updated_at: bool = False
+) -> dict[str, Any]:
+    moments = {"sent_at", "sending_until"}
+    fields = outcome.model_dump(mode="json", exclude=moments, exclude_none=keep_updated_at)
+    fields |= outcome.model_dump(include=moments, exclude_none=keep_updated_at)
+    if not keep_updated_at:
+        fields |= {"updated_at": now}
+    return fields
 
 
 async def move_delivery(
@@ -142,28 +230,33 @@ async def move_delivery(
     to planned for the next); `keep_updated_at` keeps the moment a `sending` claim was taken.
     """
     now = utcnow()
-    fields = outcome.model_dump(mode="json", exclude={"sent_at"}, exclude_none=keep_updated_at)
-    if not keep_updated_at:
-        fields |= {"sent_at": outcome.sent_at, "updated_at": now}
+    fields = _outcome_fields(outcome, now, keep_updated_at=keep_updated_at)
     # Writing the delivery first takes its lock (row lock on PostgreSQL, the write lock on
     # SQLite), so concurrent outcomes for one delivery count their attempts one after another.
     compare = None if expected is None else [status.value for status in expected]
     updated = await _move(session, delivery_id, fields, compare)
     if updated is None:
         return None
-    await _log_attempt(session, delivery_id, outcome, attempt_status or outcome.status, now)
+    await _log_attempts(session, [(delivery_id, outcome, attempt_status or outcome.status)], now)
     return to_delivery(updated)
 
 
 async def claim_sending(
-    session: AsyncSession, delivery_id: int, expected: DeliveryStatus, channel: str, provider: str, body: str
+    session: AsyncSession,
+    delivery_id: int,
+    expected: DeliveryStatus,
+    channel: str,
+    provider: str,
+    body: str,
+    until: datetime | None = None,
 ) -> Delivery | None:
     """planned → sending, just before a provider call.
 
     Only one caller wins; the row then names the channel and provider being called, the body as
     it leaves and, in `updated_at`, when: a retry that finds it knows whom to ask, what, since when.
+    `until`: when the claiming attempt ends.
     """
-    fields = _claim(channel, provider, body) | {"updated_at": utcnow()}
+    fields = _claim(channel, provider, body, until) | {"updated_at": utcnow()}
     claimed = await _move(session, delivery_id, fields, [expected.value])
     return None if claimed is None else to_delivery(claimed)
 
@@ -251,11 +344,35 @@ async def recent_sends(
     return [(at, str(category)) for at, category in (await session.execute(RECENT_SENDS, keys)).all()]
 
 
-async def recorded_provider_ids(session: AsyncSession, provider: str, ids: Collection[str]) -> set[str]:
-    """Which of these provider message ids a delivery already records."""
-    if not ids:
-        return set()
-    query = select(DeliveryRow.provider_message_id).where(
-        DeliveryRow.provider == provider, DeliveryRow.provider_message_id.in_(list(ids))
+async def sending_alike(
+    session: AsyncSession, row: Delivery, provider_ids: Collection[str] = ()
+) -> tuple[list[tuple[Delivery, Contact | None]], set[str]]:
+    """The tenant's other deliveries `sending` this row's text through its provider, each with its
+    contact as stored (another recipient's among them: the caller compares addresses), and which of
+    `provider_ids` (that provider's message ids) a delivery already records.
+
+    One statement, so one moment: a delivery that records one of those messages in between is seen
+    either still sending or recording it, never neither nor both.
+    """
+    contact = and_(ContactRow.tenant == DELIVERIES.c.tenant, ContactRow.id == DELIVERIES.c.contact_id)
+    alike = and_(
+        DELIVERIES.c.tenant == row.tenant,
+        DELIVERIES.c.status == DeliveryStatus.SENDING.value,
+        DELIVERIES.c.body == row.body,
+        DELIVERIES.c.id != row.id,
     )
-    return {str(value) for value in (await session.execute(query)).scalars()}
+    recorded = DELIVERIES.c.provider_message_id.in_(list(provider_ids)) if provider_ids else false()
+    query = (
+        select(DELIVERIES, ContactRow.data.label("contact"))
+        .outerjoin(ContactRow, contact)
+        .where(DELIVERIES.c.provider == row.provider, or_(alike, recorded))
+    )
+    sending: list[tuple[Delivery, Contact | None]] = []
+    claimed: set[str] = set()
+    for found in await session.execute(query):
+        if found.provider_message_id is not None and found.provider_message_id in provider_ids:
+            claimed.add(str(found.provider_message_id))
+        else:  # the other half of the condition: sending alike
+            other = to_delivery(found)
+            sending.append((other, None if found.contact is None else Contact.model_validate(found.contact)))
+    return sending, claimed

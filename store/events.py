@@ -13,17 +13,22 @@ and PostgreSQL re-checks the WHERE of a row another transaction just updated.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.contacts import Contact
 from store.records import DeadEvent, EventStatus, InboundEventKey, Lease, PendingEvent
 from store.tables import InboundEventRow, insert_for, utcnow
 
 EventKey = tuple[str, str]
+TenantEventKey = tuple[str, str, str]
 SETTLED = frozenset({EventStatus.ROUTED, EventStatus.IGNORED})
+# What names an event: unique per tenant and source.
+KEY_COLUMNS = (InboundEventRow.tenant, InboundEventRow.source, InboundEventRow.event_id)
 
 
 def _matching(tenant: str, keys: Sequence[EventKey]) -> list[ColumnElement[bool]]:
@@ -33,38 +38,64 @@ def _matching(tenant: str, keys: Sequence[EventKey]) -> list[ColumnElement[bool]
     ]
 
 
-async def claim_events(
-    session: AsyncSession, tenant: str, events: Sequence[InboundEventKey], lease: Lease | None = None
-) -> dict[EventKey, str]:
-    """Store new events (held by `lease`, the relay about to deliver them); each one's status."""
-    unique = {(event.source, event.event_id): event for event in events}
-    if not unique:
-        return {}
+@dataclass(frozen=True)
+class Claim:
+    """One request's events (held by `lease`, the relay about to deliver them) and the contacts they carry."""
+
+    tenant: str
+    events: Sequence[InboundEventKey]
+    lease: Lease | None = None
+    contacts: Sequence[Contact] = ()
+
+
+async def claim_many(session: AsyncSession, claims: Sequence[Claim]) -> list[dict[EventKey, str]]:
+    """Every claim's new events in one INSERT; each claim's statuses, as if they had run one after
+    another: an event two claims carry is new to the first only."""
     now = utcnow()
-    held = {"leased_by": lease.owner, "lease_until": lease.until} if lease else {}
-    rows = [
-        {**event.model_dump(), "tenant": tenant, "status": _arrival(event).value, "received_at": now, **held}
-        for event in unique.values()
-    ]
-    # Insert first and let the unique constraint decide: a concurrent claim of the same event
-    # either waits for ours or makes ours a no-op, so exactly one caller ever sees 'new'.
-    insert = insert_for(session, InboundEventRow)
-    inserted = await session.execute(
-        insert.on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"]).returning(
-            InboundEventRow.source, InboundEventRow.event_id
-        ),
-        rows,
-    )
-    statuses: dict[EventKey, str] = {(source, event_id): EventStatus.NEW for source, event_id in inserted}
-    seen = [key for key in unique if key not in statuses]
-    if seen:
-        found = await session.execute(
-            select(InboundEventRow.source, InboundEventRow.event_id, InboundEventRow.status).where(
-                *_matching(tenant, seen)
-            )
+    rows: dict[TenantEventKey, dict[str, Any]] = {}
+    for claim in claims:
+        lease = claim.lease
+        held = {"leased_by": lease.owner if lease else None, "lease_until": lease.until if lease else None}
+        for event in claim.events:
+            key = (claim.tenant, event.source, event.event_id)
+            if key not in rows:
+                row = {**event.model_dump(), "tenant": claim.tenant, "status": _arrival(event).value}
+                rows[key] = {**row, "received_at": now, **held}
+    inserted: set[TenantEventKey] = set()
+    if rows:
+        # Insert first and let the unique constraint decide: a concurrent claim of the same event
+        # either waits for ours or makes ours a no-op, so exactly one caller ever sees 'new'.
+        insert = insert_for(session, InboundEventRow)
+        returned = await session.execute(
+            insert.on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"]).returning(
+                *KEY_COLUMNS
+            ),
+            [rows[key] for key in sorted(rows)],  # in key order: two batches lock rows alike
         )
-        statuses.update({(source, event_id): EventStatus(status) for source, event_id, status in found})
-    return {key: statuses.get(key, EventStatus.RECEIVED) for key in unique}
+        inserted = {(tenant, source, event_id) for tenant, source, event_id in returned}
+    seen = [key for key in rows if key not in inserted]
+    found: dict[TenantEventKey, EventStatus] = {}
+    if seen:
+        result = await session.execute(
+            select(*KEY_COLUMNS, InboundEventRow.status).where(tuple_(*KEY_COLUMNS).in_(seen))
+        )
+        found = {
+            (tenant, source, event_id): EventStatus(status) for tenant, source, event_id, status in result
+        }
+    new = set(inserted)
+    answers = []
+    for claim in claims:
+        statuses: dict[EventKey, str] = {}
+        for key in dict.fromkeys((claim.tenant, event.source, event.event_id) for event in claim.events):
+            if key in new:
+                new.discard(key)
+                statuses[key[1:]] = EventStatus.NEW
+            elif key in inserted:  # an earlier claim of this batch stored it
+                statuses[key[1:]] = EventStatus(rows[key]["status"])
+            else:
+                statuses[key[1:]] = found.get(key, EventStatus.RECEIVED)
+        answers.append(statuses)
+    return answers
 
 
 def _arrival(event: InboundEventKey) -> EventStatus:
@@ -72,16 +103,21 @@ def _arrival(event: InboundEventKey) -> EventStatus:
     return EventStatus.RECEIVED if event.payload is not None else EventStatus.ROUTED
 
 
-async def mark_events(session: AsyncSession, tenant: str, keys: Sequence[EventKey], status: str) -> None:
+async def mark_many(
+    session: AsyncSession, marks: Sequence[tuple[str, Sequence[EventKey]]], status: str
+) -> list[None]:
+    """Each (tenant, keys) settled in `status`, all in one UPDATE."""
     settled = EventStatus(status)
     if settled not in SETTLED:
         raise ValueError(f"events can be marked routed or ignored, not {status!r}")
+    keys = [(tenant, source, event_id) for tenant, events in marks for source, event_id in events]
     if keys:
         await session.execute(
             update(InboundEventRow)
-            .where(*_matching(tenant, keys))
+            .where(tuple_(*KEY_COLUMNS).in_(keys))
             .values(status=settled.value, routed_at=utcnow())
         )
+    return [None for _ in marks]
 
 
 async def pending_events(session: AsyncSession, received_before: datetime, limit: int) -> list[PendingEvent]:

@@ -155,6 +155,8 @@ class DeliveryRow(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(500))
     cost: Mapped[float | None] = mapped_column(Float)
     sent_at: Mapped[datetime | None]
+    # While `sending`: when the attempt that claimed it ends (after that it records nothing more).
+    sending_until: Mapped[datetime | None]
     # The published template version it went out with; None for the file default.
     template_version_id: Mapped[int | None] = mapped_column(Integer)
     # The consent category the cadence counts it under (domain/cadence.py); None for staff messages.

@@ -65,14 +65,22 @@ async def put_settings(session: AsyncSession, tenant: str, settings: TenantSetti
 
 
 async def upsert_contacts(session: AsyncSession, tenant: str, contacts: Sequence[Contact]) -> None:
+    await upsert_tenants_contacts(session, [(tenant, contacts)])
+
+
+async def upsert_tenants_contacts(
+    session: AsyncSession, batches: Sequence[tuple[str, Sequence[Contact]]]
+) -> None:
+    """Each tenant's contacts, in one statement for all of them."""
     # The last copy of a repeated id wins; PostgreSQL refuses to update one row twice per statement.
-    latest = {contact.id: contact for contact in contacts}
-    rows = [
-        {"tenant": tenant, "id": contact_id, "data": contact.model_dump(mode="json"), "updated_at": utcnow()}
-        for contact_id, contact in latest.items()
-    ]
-    if not rows:
+    latest = {(tenant, contact.id): contact for tenant, contacts in batches for contact in contacts}
+    if not latest:
         return
+    now = utcnow()
+    rows = [
+        {"tenant": tenant, "id": contact_id, "data": contact.model_dump(mode="json"), "updated_at": now}
+        for (tenant, contact_id), contact in sorted(latest.items())  # two batches lock rows alike
+    ]
     # One statement, the rows as parameters: SQLAlchemy compiles it once per process, not per call.
     insert = insert_for(session, ContactRow)
     upsert = insert.on_conflict_do_update(

@@ -22,7 +22,7 @@ from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, balance, chat_message, invoice, patient, payer
 from tests.fakes.server import FakeProvider
-from tests.workflows.harness import Clinic
+from tests.workflows.harness import Clinic, skip
 
 # The fakes live for the whole session: every test reaches them at numbers of its own.
 _numbers = itertools.count(100)
@@ -170,14 +170,14 @@ async def test_cancellation_during_a_provider_outage_sends_no_stale_reminder(
     await clinic.advance_to(starts_at - timedelta(hours=24, minutes=1), "t-4")
     # Given the reminder falls due while Twilio is down, and keeps retrying
     fakes.twilio.plan(phone, *["unavailable"] * 1000)
-    await clinic.env.sleep(timedelta(minutes=10))
+    await skip(clinic.env, timedelta(minutes=10))
     # When the appointment is cancelled meanwhile
     await clinic.post(
         "appointment.cancelled", {"appointment_id": "t-4", "cancelled_by": "clinic"}, settle=False
     )
     await asyncio.sleep(3)
     fakes.twilio.script.pop(phone, None)  # Twilio is back
-    await clinic.env.sleep(timedelta(minutes=5))
+    await skip(clinic.env, timedelta(minutes=5))
     await settle_later(clinic, "t-4")
     # Then the reminder never goes; the cancellation notice does
     rows = await clinic.deliveries("t-4")
@@ -198,7 +198,7 @@ async def test_reschedule_during_a_provider_outage_sends_no_reminder_for_the_old
     )
     await clinic.advance_to(starts_at - timedelta(hours=24, minutes=1), "t-5")
     fakes.smsaero.plan(phone[1:], *["unavailable"] * 1000)
-    await clinic.env.sleep(timedelta(minutes=10))
+    await skip(clinic.env, timedelta(minutes=10))
     moved_to = starts_at + timedelta(days=7)
     await clinic.post(
         "appointment.rescheduled",
@@ -207,7 +207,7 @@ async def test_reschedule_during_a_provider_outage_sends_no_reminder_for_the_old
     )
     await asyncio.sleep(3)
     fakes.smsaero.script.pop(phone[1:], None)
-    await clinic.env.sleep(timedelta(minutes=5))
+    await skip(clinic.env, timedelta(minutes=5))
     await settle_later(clinic, "t-5")
     rows = await clinic.deliveries("t-5")
     stale = [row for row in rows if row.step.startswith("reminder-24h-v0")]
@@ -288,7 +288,7 @@ async def test_a_staff_alert_whose_first_attempt_fails_is_still_sent(clinic: Cli
     )
     for _ in range(3):  # past Telegram's "retry after 3", once the workflow has set its timer
         await asyncio.sleep(0.5)
-        await clinic.env.sleep(timedelta(seconds=10))
+        await skip(clinic.env, timedelta(seconds=10))
     await settle_later(clinic, "t-6")
     # Then staff get the alert once, after Telegram's pause
     rows = {row.step: row for row in await clinic.deliveries("t-6")}

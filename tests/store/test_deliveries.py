@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from domain.contacts import Contact
 from domain.deliveries import Attachment, Delivery, DeliveryDraft, DeliveryOutcome, DeliveryStatus
 from store import Store, UnknownDelivery
 from store.tables import DeliveryRow
+from tests.store.counting import count_statements
 
 LESSON_AT = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -83,6 +85,44 @@ async def test_a_row_begun_at_its_claim_is_sending_and_says_whom_it_calls(store:
     again, written_again = await store.begin_delivery(draft(), claim)
     assert (again, written_again) == (row, False)
     assert await count_rows(store) == 1
+
+
+async def test_a_claim_holds_until_its_attempt_ends_and_finds_others_sending_the_same_text(
+    store: Store,
+) -> None:
+    until = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    text = DeliveryOutcome(
+        status=DeliveryStatus.SENDING,
+        channel="sms",
+        provider="twilio",
+        body="Завтра в 14:00",
+        sending_until=until,
+    )
+    await store.upsert_contact("clinic", Contact(id="patient-1", name="Анна", phone="+12025550100"))
+    mine, _ = await store.begin_delivery(draft("a:1"), text)
+    sibling, _ = await store.begin_delivery(draft("a:2", contact_id="patient-2"), text)
+    await store.begin_delivery(draft("a:3"), text.model_copy(update={"body": "Завтра в 15:00"}))
+    await store.begin_delivery(draft("a:4"), text.model_copy(update={"provider": "smsaero"}))
+    await store.begin_delivery(draft("a:5", tenant="other"), text)
+    planned, _ = await store.begin_delivery(draft("a:6"))
+    await store.claim_sending(planned.id, DeliveryStatus.PLANNED, "sms", "twilio", "Завтра в 14:00", until)
+    assert mine.sending_until == until
+
+    sending, claimed = await store.sending_alike(mine)
+    alike = {row.idempotency_key: contact for row, contact in sending}
+
+    # The same text through the same provider for this tenant, each with its contact if stored
+    assert sorted(alike) == ["a:2", "a:6"] and claimed == set()
+    assert alike["a:2"] is None
+    assert alike["a:6"] is not None and alike["a:6"].phone == "+12025550100"
+    # An outcome ends the claim; a row no longer sending is not among them
+    sent = DeliveryOutcome(status=DeliveryStatus.SENT, provider="twilio", provider_message_id="SM1")
+    finished = await store.finish_delivery(sibling.id, sent)
+    assert finished.sending_until is None
+    # and it is seen recording its message, in the same statement
+    sending, claimed = await store.sending_alike(mine, ["SM1", "SM2"])
+    assert [row.idempotency_key for row, _ in sending] == ["a:6"]
+    assert claimed == {"SM1"}
 
 
 async def test_a_row_begun_at_its_outcome_logs_it_as_the_first_attempt(store: Store) -> None:
@@ -204,3 +244,68 @@ async def test_deliveries_survive_closing_and_reopening_the_store(store: Store) 
         assert await reopened.get_delivery(delivery.id) == delivery
     finally:
         await reopened.close()
+
+
+async def test_concurrent_sends_claims_and_outcomes_are_a_statement_each_per_batch(store: Store) -> None:
+    # Twenty sends at once, two of them racing on one message, each claiming its row as it begins it
+    claim = DeliveryOutcome(status=DeliveryStatus.SENDING, channel="sms", provider="twilio", body="Hi")
+    inserts, updates = count_statements(store, "INSERT INTO deliveries "), count_statements(store, "UPDATE")
+    keys = [f"appt-{i}:reminder" for i in range(19)] + ["appt-0:reminder"]
+
+    begun = await asyncio.gather(*(store.begin_delivery(draft(key), claim) for key in keys))
+
+    assert [written for _, written in begun] == [True] * 19 + [False]
+    assert begun[19][0] == begun[0][0]
+    assert await count_rows(store) == 19
+    assert inserts[0] < 19 / 4
+
+    # When they all finish at once
+    sent = DeliveryOutcome(status=DeliveryStatus.SENT, channel="sms", provider="twilio", body="Hi")
+    ids = [row.id for row, _ in begun[:19]]
+    finished = await asyncio.gather(
+        *(store.finish_delivery(i, sent.model_copy(update={"provider_message_id": f"m-{i}"})) for i in ids)
+    )
+
+    # Then each gets its own row back, written and logged once
+    assert [(f.id, f.status, f.provider_message_id) for f in finished] == [
+        (row_id, DeliveryStatus.SENT, f"m-{row_id}") for row_id in ids
+    ]
+    for row_id in ids:
+        assert [(a.attempt, a.status) for a in await store.list_attempts(row_id)] == [
+            (1, DeliveryStatus.SENT)
+        ]
+    assert updates[0] < 19 / 4
+
+
+async def test_of_sends_finishing_at_once_only_the_one_whose_row_is_not_there_fails(store: Store) -> None:
+    first, _ = await store.begin_delivery(draft("appt-1:reminder"))
+    second, _ = await store.begin_delivery(draft("appt-2:reminder"))
+    sent = DeliveryOutcome(status=DeliveryStatus.SENT, channel="sms", provider="twilio")
+
+    outcomes = await asyncio.gather(
+        store.finish_delivery(first.id, sent),
+        store.finish_delivery(404, sent),
+        store.finish_delivery(second.id, sent),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[1], UnknownDelivery)
+    assert [(o.id, o.status) for o in (outcomes[0], outcomes[2]) if isinstance(o, Delivery)] == [
+        (first.id, DeliveryStatus.SENT),
+        (second.id, DeliveryStatus.SENT),
+    ]
+    assert len(await store.list_attempts(first.id)) == len(await store.list_attempts(second.id)) == 1
+
+
+async def test_concurrent_sends_written_at_their_outcome_each_log_one_attempt(store: Store) -> None:
+    skipped = DeliveryOutcome(status=DeliveryStatus.SKIPPED, reason="recipient opted out of this category")
+
+    begun = await asyncio.gather(
+        *(store.begin_delivery(draft(f"appt-{i % 10}:2h"), skipped) for i in range(20))
+    )
+
+    assert sum(written for _, written in begun) == 10
+    for row, _ in begun[:10]:
+        assert [(a.attempt, a.status) for a in await store.list_attempts(row.id)] == [
+            (1, DeliveryStatus.SKIPPED)
+        ]
