@@ -99,19 +99,3 @@ def real_paces(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
-
-
-# Fault stories take one lock across the processes (tests/e2e/test_faults.py): one chain, 3 to 6 minutes.
-SERIAL_MODULE = "tests/e2e/test_faults.py"
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The fault stories first, so their chain starts at once instead of ending the run.
-
-    `--dist worksteal` (Makefile) gives the first process the front of this list, and takes work only
-    from the back of a queue, so that process runs the stories one after another from the start: no
-    other process waits on their lock, and the rest of the suite is shared around them. Run last, after
-    pytest has grouped the tests by their parametrized fixtures.
-    """
-    items.sort(key=lambda item: not item.nodeid.startswith(SERIAL_MODULE))

@@ -20,7 +20,7 @@ from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, lesson, patient
 from tests.fakes import ADDRESSES
-from tests.workflows.harness import Clinic
+from tests.workflows.harness import Clinic, skip
 
 
 def to_chat(fakes: Fakes, chat: str) -> list[dict[str, Any]]:
@@ -44,7 +44,7 @@ async def bundle_done(clinic: Clinic, bundle: Bundle, seconds: float = 20.0) -> 
     deadline = asyncio.get_running_loop().time() + seconds
     while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
         assert asyncio.get_running_loop().time() < deadline, "the bundle did not finish"
-        await clinic.env.sleep(timedelta(seconds=5))
+        await skip(clinic.env, timedelta(seconds=5))
 
 
 async def test_a_guardian_with_two_lessons_at_the_same_time_gets_one_reminder_naming_both(
@@ -136,7 +136,7 @@ async def test_staff_get_one_digest_for_three_bookings(clinic: Clinic, fakes: Fa
                 f"d-{n}", starts_at + timedelta(hours=n), patient=patient(id=f"p-{n}", name=f"Пациент {n}")
             ),
         )
-    await clinic.env.sleep(timedelta(minutes=11))
+    await skip(clinic.env, timedelta(minutes=11))
     await bundle_done(clinic, Bundle("staff", "staff:admin-9", timedelta(minutes=10)))
 
     got = to_chat(fakes, chat)

@@ -15,7 +15,7 @@ from tests.channels.clinic import MOSCOW, clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, invoice, lesson
 from tests.fakes import ADDRESSES
-from tests.workflows.harness import Clinic
+from tests.workflows.harness import Clinic, skip
 
 _n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
@@ -71,7 +71,7 @@ async def test_a_busy_day_gets_what_the_cadence_allows_the_rest_recorded_with_a_
                 "category": category,
             },
         )
-    await clinic.env.sleep((await local_day(clinic, 1, time(19, 0))) - await clinic.now())
+    await skip(clinic.env, (await local_day(clinic, 1, time(19, 0))) - await clinic.now())
     refs = ["invoice:i-1", "a-1", "lesson:l-1", "notification:recall-1", "notification:order-1"]
     rows = []
     for ref in refs:
@@ -131,12 +131,12 @@ async def test_over_a_deferring_cap_a_message_waits_for_the_window_then_goes(
     await clinic.post("notification.requested", offer("promo-1"))
     await clinic.advance(timedelta(hours=1), "notification:promo-1")
     await clinic.post("notification.requested", offer("promo-2"), settle=False)
-    await clinic.env.sleep(timedelta(minutes=1))
+    await skip(clinic.env, timedelta(minutes=1))
     [waiting] = await clinic.deliveries("notification:promo-2")
     assert waiting.status.value == "planned" and "deferred to" in (waiting.reason or "")
     assert len([r for r in fakes.telegram.requests if r.get("chat_id") == chat]) == 1
 
-    await clinic.env.sleep(first_at + timedelta(hours=6, minutes=5) - await clinic.now())
+    await skip(clinic.env, first_at + timedelta(hours=6, minutes=5) - await clinic.now())
     await clinic.settle("notification:promo-2")
     [went] = await clinic.deliveries("notification:promo-2")
     assert went.status.value == "sent"

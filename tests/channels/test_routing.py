@@ -14,7 +14,7 @@ from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
 from tests.fakes import ADDRESSES
-from tests.workflows.harness import Clinic
+from tests.workflows.harness import Clinic, skip
 
 _n = ADDRESSES  # shared by every module: the fakes live for the whole session
 
@@ -122,7 +122,7 @@ async def test_an_outage_longer_than_the_lead_time_skips_the_reminder_with_the_r
     fakes.smsaero.plan(number, *["server_error"] * 10_000)
     try:
         # Retries back off up to a minute; the reminder's moment (1 h of lateness) passes meanwhile.
-        await clinic.env.sleep(timedelta(hours=1, minutes=20))
+        await skip(clinic.env, timedelta(hours=1, minutes=20))
     finally:
         fakes.smsaero.script[number].clear()
     await clinic.settle("r-8")

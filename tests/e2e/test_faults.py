@@ -9,9 +9,6 @@ row is `unknown` and staff are told. Never a silent duplicate, never a lost mess
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -48,9 +45,29 @@ from tests.store.backends import create_postgres_database, drop_postgres_databas
 from workflows.client import data_converter
 from workflows.inputs import AppointmentState
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# Alone (after the parallel run, one story after another): each races real clocks with the product's
+# processes, and a machine the rest of the suite fills, or another story's burst beside it, slows
+# them past those (seen in CI, below at SLACK).
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.alone]
 # A provider that takes a message and hangs answers after this long: longer than a worker lives.
 HANG = 15.0
+# Added to each story's appointment starts and reminder offsets alike: the reminders fall due when
+# they did, but a reminder is only skipped (as past its moment) this much later. The stories count
+# what is lost or doubled, not lateness (bench/failover.py measures that): on a machine the rest of
+# the suite fills, a new worker took 95 s to bring back 300 reminders it brings back in 9 s alone.
+SLACK = 120
+# How long a story waits for every row to be final (it goes on as soon as they are).
+PATIENCE = SLACK + 120
+
+
+def offsets(*seconds: int) -> list[str]:
+    """Reminder offsets before the appointment, in seconds, with the stories' slack."""
+    return [f"PT{s + SLACK}S" for s in seconds]
+
+
+def starts(t0: datetime, seconds: float) -> datetime:
+    """An appointment's start this many seconds after `t0`, with the stories' slack."""
+    return t0 + timedelta(seconds=seconds + SLACK)
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +92,6 @@ def providers() -> Iterator[Providers]:
     started = Providers(hang_seconds=HANG).start()
     yield started
     started.stop()
-
-
-@pytest.fixture(autouse=True)
-def one_story_at_a_time() -> Iterator[None]:
-    """One fault story at a time across the suite's processes. Each is timed against its own
-    appointments' start (a reminder past it is skipped), and two bursts side by side on two cores
-    push each other past it: seen when xdist gave this module's tests to two processes at once."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
-    with (Path(tempfile.gettempdir()) / f"nudgeflow-fault-stories-{run}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
-        yield
 
 
 @pytest.fixture
@@ -122,17 +128,15 @@ async def test_worker_killed_mid_burst_of_300_reminders(
     stack: FaultStack, providers: Providers, database: str, tmp_path: Path
 ) -> None:
     # Given 150 confirmed appointments, two reminders each: 300 reminders due within ~30 s (each
-    # over a minute before its appointment: late is allowed, past the start it would be skipped)
+    # minutes before its appointment: late is allowed, past the start it would be skipped)
     chat = staff_chat()
-    await put_settings(stack, staff_settings(chat, reminder_offsets=["PT75S", "PT65S"]))
+    await put_settings(stack, staff_settings(chat, reminder_offsets=offsets(75, 65)))
     first = stack.start_polling_worker()
     run = run_id()
     patients = mixed(run, 150)
     appointments = {f"{run}-a{i}": p for i, p in enumerate(patients)}
     t0 = datetime.now(UTC)
-    events = [
-        confirmed(p, a, t0 + timedelta(seconds=85 + 0.1 * i)) for i, (a, p) in enumerate(appointments.items())
-    ]
+    events = [confirmed(p, a, starts(t0, 85 + 0.1 * i)) for i, (a, p) in enumerate(appointments.items())]
     backend = Backend()
     await backend.post_all([stack.url], events)
     posted = (datetime.now(UTC) - t0).total_seconds()
@@ -147,7 +151,7 @@ async def test_worker_killed_mid_burst_of_300_reminders(
     await asyncio.sleep(2)
     stack.start_polling_worker()
     polling_at = datetime.now(UTC)
-    found = await settled(database, appointments, per_patient=3, patience=90)
+    found = await settled(database, appointments, per_patient=3, patience=PATIENCE)
     await asyncio.sleep(1)  # answers still on their way to the fakes
     # Then each patient got each message once, or its row is unknown and staff were told
     result = tally(providers, appointments, found, 3, chat)
@@ -191,7 +195,7 @@ async def test_worker_killed_between_the_providers_accept_and_our_record(
     killed = time.monotonic()
     stack.kill_worker(first)
     stack.start_polling_worker()
-    found = await settled(database, appointments, per_patient=1, patience=60)
+    found = await settled(database, appointments, per_patient=1, patience=PATIENCE)
     recovered = time.monotonic() - killed
     # Then Twilio and SMS Aero were asked and had it: sent, once; Telegram's is unknown, staff told
     result = tally(providers, appointments, found, 1, chat)
@@ -216,15 +220,13 @@ async def test_dev_server_killed_and_restarted_mid_burst(
 ) -> None:
     # Given 60 appointments with two reminders each, half posted before Temporal dies
     chat = staff_chat()
-    await put_settings(stack, staff_settings(chat, reminder_offsets=["PT70S", "PT60S"]))
+    await put_settings(stack, staff_settings(chat, reminder_offsets=offsets(70, 60)))
     stack.start_polling_worker()
     run = run_id()
     patients = mixed(run, 60)
     appointments = {f"{run}-a{i}": p for i, p in enumerate(patients)}
     t0 = datetime.now(UTC)
-    events = [
-        confirmed(p, a, t0 + timedelta(seconds=80 + 0.2 * i)) for i, (a, p) in enumerate(appointments.items())
-    ]
+    events = [confirmed(p, a, starts(t0, 80 + 0.2 * i)) for i, (a, p) in enumerate(appointments.items())]
     backend = Backend()
     await backend.post_all([stack.url], events[:30])
     await asyncio.sleep(max(0.0, (t0 + timedelta(seconds=12) - datetime.now(UTC)).total_seconds()))
@@ -237,7 +239,7 @@ async def test_dev_server_killed_and_restarted_mid_burst(
     await asyncio.sleep(max(0.0, 6 - posted_while_down))
     boot = await temporal.start()
     back = time.monotonic()
-    found = await settled(database, appointments, per_patient=3, patience=90)
+    found = await settled(database, appointments, per_patient=3, patience=PATIENCE)
     recovered = time.monotonic() - back
     await asyncio.sleep(1)
     # Then nothing was lost or sent twice
@@ -276,7 +278,7 @@ async def test_api_killed_mid_ingest(
     await asyncio.sleep(1)
     stack.start_api()
     await posting
-    found = await settled(database, appointments, per_patient=1, patience=60)
+    found = await settled(database, appointments, per_patient=1, patience=PATIENCE)
     recovered = time.monotonic() - killed
     # Then every event reached its lifecycle once and every patient got one confirmation
     # The stack's own payload key (its data dir's): the query's answer comes back encrypted with it.
@@ -303,7 +305,7 @@ async def test_two_workers_and_two_apis_at_once(
 ) -> None:
     # Given two APIs on one outbox and two workers on one task queue
     chat = staff_chat()
-    await put_settings(stack, staff_settings(chat, reminder_offsets=["PT65S"]))
+    await put_settings(stack, staff_settings(chat, reminder_offsets=offsets(65)))
     stack.start_polling_worker()
     stack.start_polling_worker()
     second_api = stack.start_another_api()
@@ -311,14 +313,12 @@ async def test_two_workers_and_two_apis_at_once(
     patients = mixed(run, 90)
     appointments = {f"{run}-a{i}": p for i, p in enumerate(patients)}
     t0 = datetime.now(UTC)
-    events = [
-        confirmed(p, a, t0 + timedelta(seconds=75 + 0.1 * i)) for i, (a, p) in enumerate(appointments.items())
-    ]
+    events = [confirmed(p, a, starts(t0, 75 + 0.1 * i)) for i, (a, p) in enumerate(appointments.items())]
     # When the events are spread over both APIs
     backend = Backend()
     began = time.monotonic()
     await backend.post_all([stack.url, second_api], events)
-    found = await settled(database, appointments, per_patient=2, patience=60)
+    found = await settled(database, appointments, per_patient=2, patience=PATIENCE)
     await asyncio.sleep(1)
     # Then every patient got the confirmation and the reminder once
     result = tally(providers, appointments, found, 2, chat)
@@ -363,7 +363,7 @@ async def test_a_worker_and_an_api_killed_mid_burst_of_300_with_two_of_each(
         if status == "received" and pid_of(owner) == doomed_api
     ]
     await posting
-    found = await settled(database, appointments, per_patient=1, patience=90)
+    found = await settled(database, appointments, per_patient=1, patience=PATIENCE)
     recovered = time.monotonic() - killed
     await asyncio.sleep(1)  # answers still on their way to the fakes
     # Then what the dead API had accepted and not yet relayed was relayed by the other one's, after

@@ -30,7 +30,7 @@ from domain.events import EVENT_DATA, WaitlistJoined
 from domain.settings import TenantSettings
 from store import Store, Waitlist, migrate
 from tests.factories import appointment, balance, chat_message, event, invoice, lesson, patient
-from tests.workflows.harness import Clinic, running_clinic
+from tests.workflows.harness import Clinic, running_clinic, skip
 from workflows.inputs import DeliveryFailed
 from workflows.routes import route, signal_with_start
 
@@ -121,7 +121,7 @@ async def _staff_digest(clinic: Clinic) -> str:
         await clinic.post("appointment.requested", appointment(f"r-1{n}", starts_at), sequence=1)
     bundle = Bundle("staff", f"staff:{STAFF.id}", timedelta(minutes=10))
     handle = clinic.env.client.get_workflow_handle(bundle.workflow_id(clinic.tenant))
-    await clinic.env.sleep(timedelta(minutes=11))
+    await skip(clinic.env, timedelta(minutes=11))
     await handle.result()
     await clinic.store.put_settings(clinic.tenant, settings)
     return "bundle:" + bundle.workflow_id(clinic.tenant).rsplit(":", 1)[1]
@@ -137,7 +137,7 @@ async def _cancelled_in_flight(clinic: Clinic) -> str:
     await clinic.env.client.get_workflow_handle(clinic.workflow_id("r-5")).signal("delivery_failed", notice)
     await clinic.settle("r-5")
     SMS.down.add(anna["phone"])
-    await clinic.env.sleep(timedelta(days=1, minutes=5))
+    await skip(clinic.env, timedelta(days=1, minutes=5))
     await asyncio.sleep(2)  # the reminder's first attempts fail
     await clinic.post(
         "appointment.cancelled", {"appointment_id": "r-5", "cancelled_by": "clinic"}, sequence=2, settle=False

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -28,6 +29,21 @@ from workflows.routes import route, signal_with_start
 def subject_of(ref: str) -> str:
     """`a-1` is an appointment; other lifecycles are named `kind:id` (`lesson:l-1`, `chat:c-1`)."""
     return ref if ":" in ref else f"appointment:{ref}"
+
+
+# The SDK's `env.sleep` is one call under the client's 30 s deadline. While an activity runs, the
+# test server's clock cannot skip, so a long skip over a burst of retries takes real time, and on a
+# slow machine it outlasted the deadline ("Timeout expired", CI at b49cf38); every later test on that
+# process then failed on the same server. The clock is skipped here with a deadline that only a hang
+# reaches.
+SKIP_DEADLINE = timedelta(minutes=2)
+
+
+async def skip(env: WorkflowEnvironment, duration: timedelta) -> None:
+    """Unlock the time-skipping clock until `duration` of its time has passed (WorkflowEnvironment.sleep)."""
+    request = SleepRequest()
+    request.duration.FromTimedelta(duration)
+    await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SKIP_DEADLINE)
 
 
 class Clinic:
@@ -74,7 +90,7 @@ class Clinic:
         target = datetime.combine(local.date(), at, tzinfo=ZoneInfo(tz))
         if target <= local:
             target += timedelta(days=1)
-        await self.env.sleep(target - now)
+        await skip(self.env, target - now)
         return target
 
     async def state(self, ref: str) -> AppointmentState:
@@ -106,7 +122,7 @@ class Clinic:
             await asyncio.sleep(0.05)
 
     async def advance(self, delta: timedelta, ref: str) -> None:
-        await self.env.sleep(delta)
+        await skip(self.env, delta)
         await self.settle(ref)
 
     async def advance_to(self, moment: datetime, ref: str) -> None:

@@ -22,7 +22,7 @@ from domain.recall import RecallPlan, RecallView
 from domain.settings import TenantSettings
 from store import Store
 from tests.factories import appointment, patient
-from tests.workflows.harness import Clinic, running_clinic
+from tests.workflows.harness import Clinic, running_clinic, skip
 from worker import build_worker
 from workflows.inputs import LifecycleState
 
@@ -170,7 +170,7 @@ async def test_dismissed_ends_it(clinic: Clinic, phone: RecordingSms) -> None:
     due = await local_day(clinic, 3, time(12, 0))
     await set_recall(clinic, due)
     await clinic.post("recall.dismissed", {"patient_id": "patient-1", "recall_type": "hygiene"})
-    await clinic.env.sleep(timedelta(days=40))
+    await skip(clinic.env, timedelta(days=40))
     assert phone.invitations() == []
     assert (await clinic.state(RECALL)).closed
 
