@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark (or those named), print their tables, save bench/results/*.json.
 
-python -m bench                              # all, default sizes (about 15 minutes on 2 cores)
+python -m bench                              # all, default sizes (about 26 minutes on 2 cores)
 python -m bench reminders --sizes 2000 5000  # one benchmark, larger
 python -m bench --smoke                      # every benchmark at a tiny size (the smoke test)
 python -m bench --tuning '{"max_cached_workflows": 4000}'   # worker.build_worker tuning

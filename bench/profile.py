@@ -47,6 +47,7 @@ def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
 def keep(collapsed: Iterable[Path]) -> None:
     """The collapsed stacks, for a flame graph, under PROFILE_DIR (default: the system's temp dir)."""
     where = Path(os.environ.get("PROFILE_DIR", tempfile.gettempdir()))
+    where.mkdir(parents=True, exist_ok=True)
     for path in collapsed:
         shutil.copy(path, where / path.name)
         print(f"collapsed stacks: {where / path.name}")

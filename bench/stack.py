@@ -233,6 +233,25 @@ class Stack:
         used = {n: cpu_seconds(p.pid) for n, p in named.items() if p is not None and p.poll() is None}
         return {**used, "bench (load, this process)": cpu_seconds(os.getpid())}
 
+    async def workflow_tasks_cut(self) -> dict[str, int]:
+        """Workflow tasks started, and those Temporal cut at their start-to-close timeout to run again.
+
+        A cut task is work done twice and a wait of the timeout (default 4 s) for the workflow it belongs to:
+        the sign of a worker running more tasks at once than its cores finish in time.
+        """
+        from temporalio.api.enums.v1 import EventType, TimeoutType
+
+        started = cut = 0
+        async for execution in self.client.list_workflows():
+            handle = self.client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                    started += 1
+                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                    timeout = event.workflow_task_timed_out_event_attributes.timeout_type
+                    cut += timeout == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+        return {"workflow_tasks": started, "workflow_tasks_cut": cut}
+
     def temporal_db_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.glob("temporal.db*"))
 
