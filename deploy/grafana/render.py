@@ -27,11 +27,12 @@ from typing import Any
 
 from playwright.async_api import async_playwright
 
-from bench.stack import ROOT, Stack, free_port
+from bench.stack import ROOT, Stack
 from deploy.grafana import scrape
 from deploy.grafana.draw import LABEL, WIDTH, Target, Window, page
 from deploy.grafana.traffic import HANG_S, SETTINGS, Traffic
 from tests.e2e.faults import Providers
+from tests.ports import free_port
 from tests.staff.server import CHROMIUM, CHROMIUM_ARGS
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "nudgeflow.json"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.stack import Stack, free_port, until
+from bench.stack import Stack, until
+from tests.ports import free_port
 
 BINARY = Path("/usr/bin/prometheus")
 SCRAPE_INTERVAL = "1s"

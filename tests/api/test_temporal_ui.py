@@ -20,7 +20,8 @@ from store.staff import Role
 from tests.api.test_codec import NAME, PHONE, sign_in_page
 from tests.conftest import BIN, CONVERTER, require
 from tests.factories import appointment, patient
-from tests.staff.server import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, serving, staff_user
+from tests.ports import free_port
+from tests.staff.server import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving, staff_user
 from tests.workflows.harness import running_clinic
 
 pytestmark = pytest.mark.slow
@@ -40,6 +41,7 @@ async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         data_converter=CONVERTER,
+        port=free_port(),
         ui=True,
         ui_port=port,
         dev_server_log_level="error",

@@ -23,7 +23,7 @@ from store import Store
 from tests.channels.conftest import Fakes
 from tests.channels.test_adapters import message, recipient
 from tests.fakes import smsaero, twilio
-from tests.staff.server import free_port
+from tests.ports import free_port
 from tests.store.backends import database_url
 
 

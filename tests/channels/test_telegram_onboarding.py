@@ -26,7 +26,7 @@ from tests.channels.clinic import clinic_with_fakes, local_day
 from tests.channels.conftest import Fakes
 from tests.factories import appointment, patient
 from tests.fakes import ADDRESSES, telegram
-from tests.staff.server import free_port
+from tests.ports import free_port
 from tests.workflows.harness import Clinic
 
 BOT = "smile_clinic_bot"

@@ -25,11 +25,12 @@ from psycopg.rows import dict_row
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from tests.e2e.stack import Stack, free_port
+from tests.e2e.stack import Stack
 from tests.factories import appointment
 from tests.fakes.smsaero import FakeSmsAero
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
+from tests.ports import free_port
 
 KEY = {"Authorization": "Bearer demo-key"}
 TEMPORAL = Path(sys.executable).parent / "temporal"

@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from supervisor import _start_time
 from tests.conftest import require
-from tests.e2e.stack import ROOT, free_port
+from tests.e2e.stack import ROOT
+from tests.ports import free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 

@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from store import migrate
-from tests.e2e.stack import Stack, free_port
+from tests.e2e.stack import Stack
 from tests.factories import appointment
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 KEY = {"Authorization": "Bearer demo-key"}

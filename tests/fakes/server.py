@@ -7,7 +7,6 @@ blocks the test's event loop (nor the time-skipping server's clients).
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -17,17 +16,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 
+from tests.ports import free_port
+
 # name -> (HTTP status, JSON body, headers); every fake fills its own table from the provider's docs.
 Answers = dict[str, tuple[int, Any, dict[str, str]]]
 # Answers after which the provider has the message: on time (`ok`), after the client gave up
 # (`accept_hang`), or behind a proxy that answered 502 (`accept_502`).
 ACCEPTED = frozenset({"ok", "accept_hang", "accept_502"})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class FakeProvider:

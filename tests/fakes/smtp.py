@@ -10,7 +10,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.fakes.server import free_port
+from tests.ports import free_port
 
 REPLIES = {"unknown_user": "550 5.1.1 User unknown", "try_later": "451 4.3.0 Try again later"}
 
