@@ -23,12 +23,11 @@ from temporalio.service import RPCError
 
 from activities.direct import send_text
 from api.auth import StoreDep, Tenant
+from api.channels import adapters
 from api.openapi import TENANT_PROBLEMS
 from api.problems import Problem
 from api.relay import Accepted, Relay
 from api.timeline import lifecycle_state
-from channels.config import ChannelsConfig, get_channels_config
-from channels.registry import build_adapters, close_adapters
 from domain.answers import QUESTIONS, Intent, read_reply
 from domain.consent import ConsentCategory, ConsentChange, ConsentSource, allowed
 from domain.contacts import Channel, Contact
@@ -69,11 +68,6 @@ SAY: dict[str, dict[str, str]] = {
 def _say(key: str, locale: str, **values: str) -> str:
     texts = SAY.get(locale.split("-")[0].lower(), SAY["en"])
     return texts[key].format(**values)
-
-
-def _config(request: Request) -> ChannelsConfig:
-    config = getattr(request.app.state, "channels", None)
-    return config if isinstance(config, ChannelsConfig) else get_channels_config()
 
 
 async def text_reply(
@@ -346,13 +340,8 @@ async def say(
     if not created:
         return row
     recipient = await store.contact_for_sending(tenant, contact)
-    adapters = build_adapters(_config(request))
-    try:
-        return await send_text(
-            store, row, adapters.get(channel), channel, recipient, text, what="the answer to a reply"
-        )
-    finally:
-        await close_adapters(adapters)
+    adapter = (await adapters(request.app)).get(channel)
+    return await send_text(store, row, adapter, channel, recipient, text, what="the answer to a reply")
 
 
 @router.get("/v1/contacts/{contact_id}/consents")

@@ -18,6 +18,7 @@ import tracing
 from api import (
     answers,
     calendar_link,
+    channels,
     codec,
     events,
     health,
@@ -96,6 +97,7 @@ def create_app(
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await channels.close(app)
         if own_store:
             await app.state.store.close()
 

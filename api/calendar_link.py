@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.answers import appointment_state
 from api.auth import StoreDep
-from api.inbound import channels_config
+from api.channels import channels_config
 from api.openapi import problems
 from api.problems import Problem
 from channels.calendar_links import calendar_delivery

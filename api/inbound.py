@@ -23,9 +23,10 @@ from temporalio.service import RPCError
 
 from api import answers
 from api.auth import StoreDep
+from api.channels import channels_config
 from api.problems import FieldError, Problem
 from channels import replies, twilio, whatsapp
-from channels.config import ChannelsConfig, get_channels_config, reply_secret
+from channels.config import reply_secret
 from domain.contacts import Channel
 from domain.deliveries import Delivery, DeliveryStatus
 from domain.routing import WHATSAPP_WINDOW
@@ -86,11 +87,6 @@ TWILIO_STATUS = {
 }
 SMSAERO_STATUS = {1: "delivered", 2: "failed", 6: "failed"}
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
-def channels_config(request: Request) -> ChannelsConfig:
-    config = getattr(request.app.state, "channels", None)
-    return config if isinstance(config, ChannelsConfig) else get_channels_config()
 
 
 def _secret_matches(expected: Any, given: str | None) -> bool:

@@ -19,11 +19,10 @@ from fastapi import APIRouter, FastAPI, Path, Request
 from pydantic import BaseModel, Field
 
 from api.auth import StoreDep, Tenant
+from api.channels import adapters, app_config
 from api.openapi import TENANT_PROBLEMS, problems
 from api.problems import Problem
 from channels.base import SendError
-from channels.config import ChannelsConfig, get_channels_config
-from channels.registry import build_adapters, close_adapters
 from channels.whatsapp import WhatsAppAdapter
 from domain.contacts import Channel
 from domain.fields import Id
@@ -52,11 +51,6 @@ class StaffStatus(BaseModel):
 class SyncResult(BaseModel):
     templates: int
     changed: int
-
-
-def _config(request: Request) -> ChannelsConfig:
-    config = getattr(request.app.state, "channels", None)
-    return config if isinstance(config, ChannelsConfig) else get_channels_config()
 
 
 @router.get("/v1/whatsapp/templates", response_model=TemplateStatuses)
@@ -88,20 +82,16 @@ async def set_template_status(
     return next(r for r in await templates.list(tenant) if (r.template, r.language) == (template, language))
 
 
-async def read_from_meta(config: ChannelsConfig) -> list[TemplateStatusRecord]:
+async def read_from_meta(app: FastAPI) -> list[TemplateStatusRecord]:
     """Every template × language of the business account, as Meta reports it now."""
-    adapters = build_adapters(config)
+    adapter = (await adapters(app)).get(Channel.WHATSAPP)
+    if not isinstance(adapter, WhatsAppAdapter) or not adapter.business_account_id:
+        raise Problem(409, "WhatsApp not configured", "set NUDGEFLOW_WHATSAPP_BUSINESS_ACCOUNT_ID")
     try:
-        adapter = adapters.get(Channel.WHATSAPP)
-        if not isinstance(adapter, WhatsAppAdapter) or not adapter.business_account_id:
-            raise Problem(409, "WhatsApp not configured", "set NUDGEFLOW_WHATSAPP_BUSINESS_ACCOUNT_ID")
-        try:
-            found = await adapter.template_statuses()
-        except SendError as exc:
-            detail = f"the template list could not be read: {exc}"
-            raise Problem(503, "WhatsApp unavailable", detail, retry_after=60) from exc
-    finally:
-        await close_adapters(adapters)
+        found = await adapter.template_statuses()
+    except SendError as exc:
+        detail = f"the template list could not be read: {exc}"
+        raise Problem(503, "WhatsApp unavailable", detail, retry_after=60) from exc
     now = datetime.now(UTC)
     return [
         TemplateStatusRecord(
@@ -114,7 +104,7 @@ async def read_from_meta(config: ChannelsConfig) -> list[TemplateStatusRecord]:
 @router.post("/v1/whatsapp/templates/sync", response_model=SyncResult, responses=problems(409))
 async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreDep) -> SyncResult:
     """Read every template's status per language from Meta into the store, now."""
-    records = await read_from_meta(_config(request))
+    records = await read_from_meta(request.app)
     changed = await WhatsAppTemplates(store.engine).put(tenant, records)
     return SyncResult(templates=len(records), changed=changed)
 
@@ -122,13 +112,12 @@ async def sync_template_statuses(request: Request, tenant: Tenant, store: StoreD
 async def sync_forever(app: FastAPI, every: timedelta = SYNC_EVERY) -> None:
     """Until cancelled, in every API process: Meta's statuses for every tenant, now and then.
     Nothing runs without a business account configured."""
-    config = getattr(app.state, "channels", None)
-    config = config if isinstance(config, ChannelsConfig) else get_channels_config()
+    config = app_config(app)
     if not (config.whatsapp_business_account_id and config.whatsapp_access_token):
         return
     while True:
         try:
-            records = await read_from_meta(config)
+            records = await read_from_meta(app)
             templates = WhatsAppTemplates(app.state.store.engine)
             changed = sum([await templates.put(tenant, records) for tenant in await templates.tenants()])
             if changed:

@@ -209,6 +209,21 @@ async def test_help_names_the_clinic_and_an_unknown_reply_goes_to_staff(desk: De
     assert number in told and "Можно перенести на пятницу?" in told
 
 
+async def test_the_api_answers_replies_over_the_connection_it_keeps_to_the_provider(
+    desk: Desk, fakes: Fakes
+) -> None:
+    """Each answer used to build every channel's client (TLS contexts, the push service's key:
+    50-100 ms of the API's event loop) and open a new connection to the provider."""
+    number = phone()
+    await reminded(desk, "ans-12", patient(id="ans-p12", phone=number))
+    before = len(sms_to(fakes, number))
+    await text(desk, fakes, number, "HELP")
+    await text(desk, fakes, number, "HELP")
+    answers = [r for r in fakes.twilio.requests if r["to"] == number][before:]
+    assert [r["answer"] for r in answers] == ["ok", "ok"]
+    assert answers[0]["connection"] == answers[1]["connection"]
+
+
 async def test_forged_and_malformed_incoming_messages_are_refused(desk: Desk, fakes: Fakes) -> None:
     number = phone()
     await reminded(desk, "ans-8", patient(id="ans-p8", phone=number))

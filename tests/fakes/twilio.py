@@ -56,7 +56,9 @@ class FakeTwilio(FakeProvider):
         form = {key: str(value) for key, value in (await request.form()).items()}
         to = form.get("To", "")
         answer = self.next_answer(to)
-        self.requests.append({"to": to, "payload": form, "answer": answer})
+        # The client's port names the TCP connection the request came on.
+        connection = request.client.port if request.client else None
+        self.requests.append({"to": to, "payload": form, "answer": answer, "connection": connection})
         scripted = await self.scripted(answer)
         if scripted is not None:
             return scripted
