@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, wait_healthy
 from tests.factories import appointment
 from tests.fakes.smsaero import FakeSmsAero
 from tests.fakes.telegram import FakeTelegram
@@ -307,17 +307,6 @@ class FaultStack(Stack):
                 process.terminate()
                 process.wait(10)
         super().stop()
-
-
-def wait_healthy(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"API did not come up; see {log}")
 
 
 def rows(database_url: str, workflow_ids: list[str]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from store import migrate
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, wait_healthy
 from tests.e2e.test_end_to_end import FAST_SETTINGS, KEY, deliveries
 from tests.factories import appointment, patient
 from tests.fakes import smsaero, telegram
@@ -28,14 +28,7 @@ def start_api_at_info(stack: Stack) -> None:
     """The API as `cli.py run` starts it: uvicorn's default logging, access log included."""
     argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
     stack.api = stack._spawn("api", [*argv, "--host", "127.0.0.1", "--port", str(stack.port)])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{stack.url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("API did not come up")
+    wait_healthy(stack.url, stack.logs / "api.log")
 
 
 async def test_the_logs_of_a_whole_run_hold_no_personal_data_or_secret(

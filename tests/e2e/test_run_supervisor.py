@@ -13,13 +13,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from supervisor import _start_time
 from tests.conftest import require
-from tests.e2e.stack import ROOT
+from tests.e2e.stack import ROOT, wait_healthy
 from tests.ports import free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
@@ -82,15 +81,7 @@ def test_a_supervisor_killed_with_sigkill_takes_its_whole_stack_along(
     supervisor: subprocess.Popen[bytes], run_env: dict[str, str], tmp_path: Path
 ) -> None:
     api = f"http://127.0.0.1:{run_env['NUDGEFLOW_API_PORT']}"
-    deadline = time.monotonic() + 90
-    while True:
-        assert supervisor.poll() is None, (tmp_path / "run.log").read_text()
-        assert time.monotonic() < deadline, "the stack did not come up"
-        try:
-            if httpx.get(f"{api}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
+    wait_healthy(api, tmp_path / "run.log", seconds=90, alive=lambda: supervisor.poll() is None)
     recorded = json.loads((Path(run_env["NUDGEFLOW_DATA_DIR"]) / "run.pid").read_text())
     pids = [process["pid"] for process in recorded]
     assert pids[0] == supervisor.pid and len(pids) == 4, recorded  # dev server, worker, API
