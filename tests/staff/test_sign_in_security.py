@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -40,7 +39,7 @@ async def test_a_flood_of_bad_sign_ins_does_not_hold_the_event_loop(
     api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = csrf((await api.get("/staff/login")).text)
-    # Watch argon2 itself (the library, not our code): which threads it runs on.
+    # Watch argon2 itself (the library, not our code): which threads it runs on, and when it starts.
     hashing_threads: set[int] = set()
     verify = PasswordHasher.verify
 
@@ -54,18 +53,15 @@ async def test_a_flood_of_bad_sign_ins_does_not_hold_the_event_loop(
         form = {"email": f"nobody{n}@demo.local", "password": "guess", "csrf_token": token}
         return (await api.post("/staff/login", data=form)).status_code
 
-    async def health() -> float:
-        started = time.perf_counter()
-        assert (await api.get("/healthz")).status_code == 200
-        return time.perf_counter() - started
-
     flood = asyncio.gather(*(bad_sign_in(n) for n in range(16)))
     await asyncio.sleep(0.01)
-    health_latencies = [await health() for _ in range(5)]
+    for _ in range(5):  # the app answers beside the flood
+        assert (await api.get("/healthz")).status_code == 200
     assert set(await flood) == {401}
+    # The guard is where argon2 ran. A time limit on those health answers was not one: with the
+    # hashing forced onto the loop they still came back in milliseconds, before the first hash
+    # began (measured here), so the limit could only fail on a loaded CI machine.
     assert hashing_threads and threading.get_ident() not in hashing_threads  # never on the loop
-    # Loose on purpose (a shared 2-core machine): on the loop, 16 checks took seconds here.
-    assert max(health_latencies) < 1.0, health_latencies
 
 
 async def test_an_account_locks_after_repeated_wrong_passwords(api: httpx.AsyncClient, store: Store) -> None:
