@@ -201,7 +201,9 @@ async def test_after_a_restart_fresh_events_go_before_the_ones_refused_last_time
     finally:
         sweeping.cancel()
         await asyncio.gather(sweeping, return_exceptions=True)
-    assert waited < 2.5
+    # A later sweep starts 5 s after the first ends: anything under that is the first sweep, however
+    # slow the machine (the bound was 2.5 s, a margin a loaded CI machine could eat).
+    assert waited < 5
 
 
 async def test_two_relays_sweeping_one_outbox_deliver_each_event_once(
