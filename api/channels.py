@@ -2,9 +2,10 @@
 
 The worker sends the lifecycles' messages; the API sends only what answers a patient at once (the
 reply to "1", a consent change, the WhatsApp template list it reads from Meta). Building the
-adapters means TLS contexts, connection pools and the push service's key: 50-100 ms of CPU on the
-event loop (measured here with every channel configured), so they are built once, on first use,
-shared by every request and closed with the app.
+adapters means TLS contexts and connection pools (and, the first time in a process, the push
+service's key: 51-104 ms of CPU on the event loop in all, measured here with every channel
+configured), and a fresh set opens a fresh connection to the provider. So they are built once, on
+first use, shared by every request and closed with the app.
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ def subject_of(ref: str) -> str:
 
 # The SDK's `env.sleep` is one call under the client's 30 s deadline. While an activity runs, the
 # test server's clock cannot skip, so a long skip over a burst of retries takes real time, and on a
-# slow machine it outlasted the deadline ("Timeout expired", CI at b49cf38); every later test on that
-# process then failed on the same server. The clock is skipped here with a deadline that only a hang
-# reaches.
+# slow machine it outlasted the deadline ("Timeout expired", a CI run of 2026-12-03); every later
+# test on that process then failed on the same server. The clock is skipped here with a deadline
+# that only a hang reaches.
 SKIP_DEADLINE = timedelta(minutes=2)
 
 
