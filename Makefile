@@ -46,11 +46,11 @@ lint: install
 	$(BIN)/mypy .
 
 # The suite on TEST_WORKERS processes (pytest-xdist), then, alone, the tests marked `alone`: those whose
-# assertion is a wall-clock pace, and the fault stories (real clocks against the product's processes).
-# A phase that collects no test is a failure.
-# 3 processes: with the fault stories still in this phase, 3 beat 4 on 2 cores (2026-12-03: 4:54 and
-# 5:30 against 6:34; 2 took 6:56). Without them, one run each on the same code, 4 took 5:19 against
-# 5:41 with 1.82 and 1.76 of the 2 cores busy: CPU-bound, within this machine's noise, so 3 stays.
+# assertion is a wall-clock pace (a neighbour's burst bends it). A phase that collects no test is a failure.
+# The fault stories run in the first phase since 2026-12-03, 22:30 UTC (alone they were 2:56 of real
+# clocks one after another); the longest tests start each process's share (tests/conftest.py, `lasts`).
+# 3 processes: with that order, 3 took 5:02 and 4 took 5:19 (one run each, 2026-12-03, 1.39 and 1.64
+# of the 2 cores busy), and at 4 a reply's 0.5 s provider call in a channel test timed out under the load.
 # worksteal: a process that runs dry takes the back half of the longest queue. With the default `load`
 # the tests queued behind a long story waited for it while other processes sat idle for up to 5 minutes.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: the workflow sandbox imports the

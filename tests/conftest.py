@@ -69,6 +69,53 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.hookimpl(trylast=True)  # after `-m` deselected what this run leaves out
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On N xdist processes, each process's first tests are its share of the long ones.
+
+    `--dist worksteal` hands each process one contiguous Nth of the collection, and a process that runs
+    dry takes the back half of the longest queue. In collection order the long stories (real clocks,
+    20-60 s each) sat in one or two of those slices and ran last: two processes idled for 30-45 s while
+    the others finished them. Here the tests marked `lasts` are dealt out longest first, each to the
+    slice with the least seconds dealt so far, and start their slice; the short ones follow in
+    collection order, and those are what a dry process takes from the back.
+    """
+    processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))  # set in each xdist process
+    if processes > 1:
+        items[:] = longest_first(items, processes)
+
+
+def longest_first(items: list[pytest.Item], processes: int) -> list[pytest.Item]:
+    """`items` reordered so each of the slices worksteal cuts starts with its share of the long tests."""
+    sizes = []
+    left = len(items)
+    for i in range(processes):  # worksteal's first cut: len(pending) // nodes remaining, in turn
+        sizes.append(left // (processes - i))
+        left -= sizes[-1]
+    long = sorted(
+        (item for item in items if item.get_closest_marker("lasts")),
+        key=lambda item: -seconds_of(item),
+    )
+    dealt: list[list[pytest.Item]] = [[] for _ in sizes]
+    load = [0.0] * len(sizes)
+    for item in long:
+        room = [i for i in range(len(sizes)) if len(dealt[i]) < sizes[i]]
+        slice_ = min(room, key=lambda i: load[i])
+        dealt[slice_].append(item)
+        load[slice_] += seconds_of(item)
+    short = iter(item for item in items if not item.get_closest_marker("lasts"))
+    ordered: list[pytest.Item] = []
+    for size, first in zip(sizes, dealt, strict=True):
+        ordered += first
+        ordered += [next(short) for _ in range(size - len(first))]
+    return ordered
+
+
+def seconds_of(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("lasts")
+    return float(marker.args[0]) if marker else 0.0
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`store` is SQLite, except in a store contract (`pytest.mark.both_stores`): SQLite and PostgreSQL.
 

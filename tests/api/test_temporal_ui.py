@@ -69,6 +69,7 @@ async def signal_as_the_ui_shows_it(page: Page, ui: str, codec: str, workflow: s
     return await page.inner_text("body")
 
 
+@pytest.mark.lasts(15)
 async def test_the_temporal_ui_shows_the_patient_to_a_staff_admin_and_not_without_a_session(
     ui_env: tuple[WorkflowEnvironment, str], browser: Browser, store: Store, task_queue: str
 ) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import time, timedelta
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,6 +26,7 @@ async def clinic(
         yield clinic
 
 
+@pytest.mark.lasts(18)
 async def test_sms_outage_during_a_burst_delivers_every_reminder_exactly_once_and_in_time(
     clinic: Clinic, fakes: Fakes
 ) -> None:

@@ -105,6 +105,7 @@ async def post_all(client: httpx.AsyncClient, ids: list[str], starts_at: datetim
     return len(ids) / (time.perf_counter() - began)
 
 
+@pytest.mark.lasts(30)
 @pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "sandbox-off"])
 async def test_events_posted_over_http_become_messages_at_their_time(stack: Stack, sandboxed: bool) -> None:
     stack.start_worker(sandboxed=sandboxed)
@@ -141,6 +142,7 @@ async def test_events_posted_over_http_become_messages_at_their_time(stack: Stac
         assert timeline.json()["status"] == "confirmed" and len(timeline.json()["deliveries"]) == 3
 
 
+@pytest.mark.lasts(45)
 async def test_worker_killed_mid_flight_loses_and_duplicates_nothing(stack: Stack, tmp_path: Path) -> None:
     first = stack.start_worker()
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
@@ -190,6 +192,7 @@ async def post_event(client: httpx.AsyncClient, type: str, data: dict[str, Any],
     assert response.status_code == 202, response.text
 
 
+@pytest.mark.lasts(30)
 async def test_lessons_payments_and_chats_run_end_to_end_over_http(stack: Stack) -> None:
     stack.start_worker()
     settings = {

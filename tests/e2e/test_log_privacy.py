@@ -31,6 +31,7 @@ def start_api_at_info(stack: Stack) -> None:
     wait_healthy(stack.url, stack.logs / "api.log")
 
 
+@pytest.mark.lasts(8)
 async def test_the_logs_of_a_whole_run_hold_no_personal_data_or_secret(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:

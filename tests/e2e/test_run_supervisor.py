@@ -77,6 +77,7 @@ def supervisor(run_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.P
         process.wait(30)
 
 
+@pytest.mark.lasts(8)
 def test_a_supervisor_killed_with_sigkill_takes_its_whole_stack_along(
     supervisor: subprocess.Popen[bytes], run_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -58,6 +58,7 @@ async def until(check: Callable[[], object], patience: float, what: str) -> None
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.lasts(10)
 async def test_a_worker_stopped_mid_send_finishes_it_and_records_it_before_it_exits(
     stack: Stack, smsaero: FakeSmsAero
 ) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
@@ -61,6 +62,7 @@ async def sign_in(browser: Browser, base: str, email: str, width: int, height: i
     return page
 
 
+@pytest.mark.lasts(12)
 async def test_an_administrator_finds_a_patient_reads_the_timeline_and_acknowledges_a_rating(
     browser: Browser, sqlite_store: Store, time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
