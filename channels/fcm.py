@@ -6,14 +6,16 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from google.auth import crypt, jwt
 
 from channels.base import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendError, SendReceipt
 from channels.http import json_body, make_client, post, retry_after, unexpected
 from domain.routing import live_push_tokens
+
+if TYPE_CHECKING:
+    from google.auth import crypt
 
 PROVIDER = "fcm"
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -53,7 +55,10 @@ def classify(token: str, response: httpx.Response) -> SendError | None:
 @lru_cache(maxsize=8)
 def signer(private_key: str, key_id: str | None) -> crypt.RSASigner:
     """The service account's key, parsed once per process: cryptography checks an RSA key as it
-    loads it (about 15 ms of CPU), and every build of the adapters would pay it again."""
+    loads it (about 15 ms of CPU), and every build of the adapters would pay it again.
+    google.auth is imported here, where FCM is configured: about 45 ms of every process's start."""
+    from google.auth import crypt
+
     parsed: crypt.RSASigner = crypt.RSASigner.from_string(private_key, key_id)  # type: ignore[no-untyped-call]
     return parsed
 
@@ -82,6 +87,8 @@ class FcmAdapter:
         async with self._lock:
             if self._token and self._token[1] > time.time() + 60:
                 return self._token[0]
+            from google.auth import jwt
+
             now = int(time.time())
             assertion = jwt.encode(  # type: ignore[no-untyped-call]
                 self.signer,

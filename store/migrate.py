@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
 
 from store.engine import make_sync_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config() -> Config:
     """The config `alembic` would read from an ini file, built in code so any cwd works."""
+    # Imported here: the worker and the API never migrate, and alembic was about a tenth of their
+    # start-up (every process a deploy, a failover or a test starts imports `store`).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     config.set_main_option("path_separator", "os")
@@ -22,6 +27,8 @@ def alembic_config() -> Config:
 
 def migrate(database_url: str) -> None:
     """Upgrade to head; safe to run again and from two processes at once."""
+    from alembic import command
+
     config = alembic_config()
     engine = make_sync_engine(database_url)
     try:
