@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from channels.pacing import get_pacing_config
 from config import Settings
 from store import Store
+from store import staff as staff_accounts
 from tests.ports import free_port
 from tests.store.backends import BACKENDS, database_url
 from workflows.client import data_converter
@@ -26,6 +27,22 @@ from workflows.client import data_converter
 TEST_PACES = {"NUDGEFLOW_PACING_TWILIO_PER_SECOND": "100"}
 for _name, _value in TEST_PACES.items():
     os.environ.setdefault(_name, _value)
+
+# argon2 at its production cost takes about 150 ms of CPU a hash here (four lanes), and the tests
+# create some 380 staff accounts with a handful of passwords: each password is hashed once per
+# process. Every account still stores a real argon2 hash, and every sign-in still verifies it (in
+# its thread, as tests/staff/test_sign_in_security.py checks).
+_real_hash_password = staff_accounts.hash_password
+_hashed: dict[str, str] = {}
+
+
+async def _hash_password_once(password: str) -> str:
+    if password not in _hashed:
+        _hashed[password] = await _real_hash_password(password)
+    return _hashed[password]
+
+
+staff_accounts.hash_password = _hash_password_once
 
 # The product's converter (payloads encrypted, failures encoded), with the install's development key,
 # which the API and worker processes a test starts read too.
