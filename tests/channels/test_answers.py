@@ -180,6 +180,51 @@ async def test_a_reply_after_a_cancellation_is_not_applied(desk: Desk, fakes: Fa
     assert any("отмен" in body for body in sms_to(fakes, number)[before:])
 
 
+async def test_an_answer_the_gateway_refused_for_now_goes_again_and_both_attempts_are_logged(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given a "yes" to a cancelled visit, whose answer (it was cancelled) Twilio refuses once with a
+    # 503: it did not take the message
+    number = phone()
+    await reminded(desk, "ans-r", patient(id="ans-pr", phone=number))
+    await desk.clinic.post(
+        "appointment.cancelled", {"appointment_id": "ans-r", "cancelled_by": "clinic", "reason": ""}
+    )
+    before = len([r for r in fakes.twilio.requests if r["to"] == number])
+    fakes.twilio.plan(number, "unavailable")
+    # When the reply comes in
+    assert (await text(desk, fakes, number, "да")).status_code == 200
+    # Then the answer went again and reached the patient once, and the log holds both attempts
+    calls = [r for r in fakes.twilio.requests if r["to"] == number][before:]
+    assert [r["answer"] for r in calls] == ["unavailable", "ok"]
+    [row] = [
+        d
+        for d in await desk.clinic.store.list_deliveries(desk.clinic.tenant, contact_id="ans-pr")
+        if d.step.startswith("reply-")
+    ]
+    assert row.status.value == "sent"
+    attempts = await desk.clinic.store.list_attempts(row.id)
+    assert [a.status.value for a in attempts] == ["failed", "sent"]
+    assert "503" in (attempts[0].reason or "")
+
+
+async def test_an_answer_the_gateway_may_have_taken_is_not_sent_again(desk: Desk, fakes: Fakes) -> None:
+    # Given a "yes" to a cancelled visit, whose answer Twilio takes and answers only after our client
+    # gave up
+    number = phone()
+    await reminded(desk, "ans-h", patient(id="ans-ph", phone=number))
+    await desk.clinic.post(
+        "appointment.cancelled", {"appointment_id": "ans-h", "cancelled_by": "clinic", "reason": ""}
+    )
+    before = len([r for r in fakes.twilio.requests if r["to"] == number])
+    fakes.twilio.plan(number, "accept_hang")
+    # When the reply comes in
+    assert (await text(desk, fakes, number, "да")).status_code == 200
+    # Then it was not sent a second time: the patient may have it, a second copy would be a duplicate
+    calls = [r for r in fakes.twilio.requests if r["to"] == number][before:]
+    assert [r["answer"] for r in calls] == ["accept_hang"]
+
+
 async def test_a_rating_by_sms_digit_lands_as_feedback(desk: Desk, fakes: Fakes) -> None:
     number = phone()
     starts_at = await reminded(desk, "ans-6", patient(id="ans-p6", phone=number))
