@@ -180,26 +180,30 @@ async def test_a_reply_after_a_cancellation_is_not_applied(desk: Desk, fakes: Fa
     assert any("отмен" in body for body in sms_to(fakes, number)[before:])
 
 
+async def yes_to_a_cancelled_visit(desk: Desk, fakes: Fakes, ref: str, gateway_answers: str) -> list[str]:
+    """A patient's "yes" after the visit was cancelled, answered by the engine ("it was cancelled")
+    through a Twilio that first answers `gateway_answers`: how Twilio answered each call for it."""
+    number = phone()
+    await reminded(desk, ref, patient(id=f"{ref}-p", phone=number))
+    await desk.clinic.post(
+        "appointment.cancelled", {"appointment_id": ref, "cancelled_by": "clinic", "reason": ""}
+    )
+    before = len(sms_to(fakes, number))
+    fakes.twilio.plan(number, gateway_answers)
+    assert (await text(desk, fakes, number, "да")).status_code == 200
+    return [r["answer"] for r in fakes.twilio.requests if r["to"] == number][before:]
+
+
 async def test_an_answer_the_gateway_refused_for_now_goes_again_and_both_attempts_are_logged(
     desk: Desk, fakes: Fakes
 ) -> None:
-    # Given a "yes" to a cancelled visit, whose answer (it was cancelled) Twilio refuses once with a
-    # 503: it did not take the message
-    number = phone()
-    await reminded(desk, "ans-r", patient(id="ans-pr", phone=number))
-    await desk.clinic.post(
-        "appointment.cancelled", {"appointment_id": "ans-r", "cancelled_by": "clinic", "reason": ""}
-    )
-    before = len([r for r in fakes.twilio.requests if r["to"] == number])
-    fakes.twilio.plan(number, "unavailable")
-    # When the reply comes in
-    assert (await text(desk, fakes, number, "да")).status_code == 200
+    # Given Twilio refuses the answer once with a 503: it did not take the message
+    calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-r", "unavailable")
     # Then the answer went again and reached the patient once, and the log holds both attempts
-    calls = [r for r in fakes.twilio.requests if r["to"] == number][before:]
-    assert [r["answer"] for r in calls] == ["unavailable", "ok"]
+    assert calls == ["unavailable", "ok"]
     [row] = [
         d
-        for d in await desk.clinic.store.list_deliveries(desk.clinic.tenant, contact_id="ans-pr")
+        for d in await desk.clinic.store.list_deliveries(desk.clinic.tenant, contact_id="ans-r-p")
         if d.step.startswith("reply-")
     ]
     assert row.status.value == "sent"
@@ -209,20 +213,10 @@ async def test_an_answer_the_gateway_refused_for_now_goes_again_and_both_attempt
 
 
 async def test_an_answer_the_gateway_may_have_taken_is_not_sent_again(desk: Desk, fakes: Fakes) -> None:
-    # Given a "yes" to a cancelled visit, whose answer Twilio takes and answers only after our client
-    # gave up
-    number = phone()
-    await reminded(desk, "ans-h", patient(id="ans-ph", phone=number))
-    await desk.clinic.post(
-        "appointment.cancelled", {"appointment_id": "ans-h", "cancelled_by": "clinic", "reason": ""}
-    )
-    before = len([r for r in fakes.twilio.requests if r["to"] == number])
-    fakes.twilio.plan(number, "accept_hang")
-    # When the reply comes in
-    assert (await text(desk, fakes, number, "да")).status_code == 200
+    # Given Twilio takes the answer and answers only after our client gave up
+    calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-h", "accept_hang")
     # Then it was not sent a second time: the patient may have it, a second copy would be a duplicate
-    calls = [r for r in fakes.twilio.requests if r["to"] == number][before:]
-    assert [r["answer"] for r in calls] == ["accept_hang"]
+    assert calls == ["accept_hang"]
 
 
 async def test_a_rating_by_sms_digit_lands_as_feedback(desk: Desk, fakes: Fakes) -> None:
