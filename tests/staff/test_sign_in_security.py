@@ -39,7 +39,7 @@ async def test_a_flood_of_bad_sign_ins_does_not_hold_the_event_loop(
     api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = csrf((await api.get("/staff/login")).text)
-    # Watch argon2 itself (the library, not our code): which threads it runs on, and when it starts.
+    # Watch argon2 itself (the library, not our code): which threads it runs on.
     hashing_threads: set[int] = set()
     verify = PasswordHasher.verify
 
