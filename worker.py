@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import logs
 import tracing
+from activities.direct import answer_activities
 from activities.planning import Planning
 from activities.recall import recall_activities
 from activities.send import DEFAULT_CALL_BUDGET, NudgeActivities
@@ -29,6 +30,7 @@ from config import Settings, get_settings
 from domain.contacts import Channel
 from i18n import TemplateRenderer
 from store import Store
+from workflows.answer import AnswerWorkflow
 from workflows.appointment import AppointmentWorkflow
 from workflows.bundle import BundleWorkflow
 from workflows.chat import ChatEscalationWorkflow
@@ -48,6 +50,7 @@ WORKFLOWS: Sequence[type] = (
     NotificationWorkflow,
     RecallWorkflow,
     SlotOfferWorkflow,
+    AnswerWorkflow,
 )
 
 # Our pure modules are deterministic and import-light: load them once, not once per run.
@@ -103,6 +106,7 @@ def build_worker(
             activities.send_bundle,
             *recall_activities(store, client),
             *slot_activities(store, adapters),
+            *answer_activities(store, adapters),
         ],
         workflow_runner=workflow_runner(sandboxed),
         **tuning,

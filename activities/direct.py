@@ -1,28 +1,55 @@
 """A short text the engine sends by itself, outside any lifecycle (the answer to a patient's reply,
-a notice to staff): a provider call for a delivery row just begun, once more if the provider
-certainly did not take the first, every attempt recorded."""
+a notice to staff), every attempt recorded in the row's log.
+
+Each call is claimed first (planned → sending), so an attempt that finds `sending` knows an earlier
+one was cut off during its call. A provider that certainly did not take it (no connection, a 429 or
+503: "not now") puts the row back to `planned`: the caller tries once more after a short pause, or
+hands the message to AnswerWorkflow (`later`), which goes on trying on Temporal's retry policy. One
+that may have reached the provider (a read timeout, a 502) is recorded `unknown` and never sent
+again: that would be a duplicate.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import metrics
+from activities.models import AnswerInput
 from channels import ChannelAdapter, OutgoingMessage
-from channels.base import ProviderUnavailable, SendError
+from channels.base import ProviderUnavailable, SendError, provider_of
 from domain.contacts import Channel, Contact
 from domain.deliveries import Delivery, DeliveryOutcome, DeliveryStatus
 from store import Store
 
 log = logging.getLogger(__name__)
 
-# A call the provider certainly did not take (no connection, or a 429/503: "not now") goes once more
-# after this pause, or the provider's Retry-After if it asks for one no longer than AGAIN_AT_MOST;
-# the caller waits for it (an inbound webhook answers within the provider's timeout: Twilio's is
-# 15 s, and each call has at most the 5 s connect or the channel's budget). One that may have
-# reached the provider (a read timeout, a 502) is never sent again: that would be a duplicate.
+# Without `later`, a call the provider certainly did not take goes once more after this pause, or
+# the provider's Retry-After if it asks for one no longer than AGAIN_AT_MOST; the caller waits for it
+# (an inbound webhook answers within the provider's timeout: Twilio's is 15 s).
 AGAIN_AFTER = 0.5
 AGAIN_AT_MOST = 3.0
+
+
+class Retry(ApplicationError):
+    """This attempt ends without an outcome; the activity's retry policy tries again."""
+
+    def __init__(self, message: str, retry_after: timedelta | None = None) -> None:
+        super().__init__(message, type="ProviderUnavailable", next_retry_delay=retry_after)
+
+
+class NotTaken(Exception):
+    """The provider certainly did not take the message; its row is `planned` again."""
+
+    def __init__(self, row: Delivery, cause: ProviderUnavailable) -> None:
+        super().__init__(str(cause))
+        self.row, self.cause = row, cause
 
 
 async def send_text(
@@ -34,42 +61,175 @@ async def send_text(
     text: str,
     *,
     what: str,
+    later: Callable[[Delivery], Awaitable[bool]] | None = None,
 ) -> Delivery:
-    """Send `text` for `row` (created by the caller's begin_delivery) and record how it went:
-    every attempt in the row's log, and the row's outcome from the last."""
+    """Send `text` for `row` (just begun by the caller, `planned`) and record how it went.
+
+    `later`: when the provider certainly did not take it, hand the row over (True: it will be
+    tried again there, and the row stays `planned`) instead of one more call now."""
+    message = OutgoingMessage(
+        idempotency_key=row.idempotency_key, channel=channel, recipient=recipient, body=text
+    )
     try:
-        if adapter is None:
-            raise SendError(f"no {channel.value} provider configured")
-        message = OutgoingMessage(
-            idempotency_key=row.idempotency_key, channel=channel, recipient=recipient, body=text
+        return await attempt(store, row, adapter, message, what=what)
+    except NotTaken as refused:
+        if later is not None:
+            if await later(refused.row):
+                return refused.row
+        else:
+            pause = refused.cause.retry_after.total_seconds() if refused.cause.retry_after else AGAIN_AFTER
+            if pause <= AGAIN_AT_MOST:
+                log.warning("%s could not go on %s, once more: %s", what, channel.value, refused)
+                await asyncio.sleep(pause)
+                try:
+                    return await attempt(store, refused.row, adapter, message, what=what)
+                except NotTaken as again:
+                    refused = again
+        failed = DeliveryStatus.FAILED
+        return await _finish(store, refused.row, failed, channel.value, reason=str(refused), body=text)
+
+
+async def attempt(
+    store: Store, row: Delivery, adapter: ChannelAdapter | None, message: OutgoingMessage, *, what: str
+) -> Delivery:
+    """One provider call for a `planned` row, claimed first; the row as it ends: sent, failed,
+    unknown, or as another attempt holding it left it. Raises NotTaken (row `planned` again)."""
+    channel = message.channel
+    if adapter is None:
+        return await _finish(
+            store,
+            row,
+            DeliveryStatus.FAILED,
+            channel.value,
+            reason=f"no {channel.value} provider configured",
+            body=message.body,
         )
-        try:
+    provider = provider_of(adapter, message)
+    claimed = await store.claim_sending(row.id, DeliveryStatus.PLANNED, channel.value, provider, message.body)
+    if claimed is None:  # another attempt holds it, or has finished it
+        return await store.get_delivery(row.id) or row
+    try:
+        with metrics.provider_call(channel.value, provider):
             receipt = await adapter.send(message)
-        except ProviderUnavailable as exc:
-            pause = exc.retry_after.total_seconds() if exc.retry_after else AGAIN_AFTER
-            if exc.maybe_sent or pause > AGAIN_AT_MOST:
-                raise
-            log.warning("%s could not go on %s, once more: %s", what, channel.value, exc)
-            failed = DeliveryOutcome(
-                status=DeliveryStatus.PLANNED, channel=channel.value, provider=exc.provider, reason=str(exc)
-            )
-            await store.move_delivery(
-                row.id, failed, [DeliveryStatus.PLANNED], attempt_status=DeliveryStatus.FAILED
-            )
-            await asyncio.sleep(pause)
-            receipt = await adapter.send(message)
-        outcome = DeliveryOutcome(
-            status=DeliveryStatus.SENT,
+    except ProviderUnavailable as exc:
+        if exc.maybe_sent:
+            return await _unknown(store, claimed, f"{exc}; the provider may have taken it: not resent")
+        log.warning("%s could not go on %s: %s", what, channel.value, exc)
+        planned = DeliveryOutcome(
+            status=DeliveryStatus.PLANNED,
             channel=channel.value,
-            provider=receipt.provider,
-            body=text,
-            provider_message_id=receipt.provider_message_id,
-            cost=receipt.cost,
-            sent_at=datetime.now(UTC),
+            provider=exc.provider or provider,
+            reason=str(exc),
         )
+        moved = await store.move_delivery(
+            row.id, planned, [DeliveryStatus.SENDING], attempt_status=DeliveryStatus.FAILED
+        )
+        raise NotTaken(moved or claimed, exc) from exc
     except SendError as exc:
         log.warning("%s could not go on %s: %s", what, channel.value, exc)
-        outcome = DeliveryOutcome(
-            status=DeliveryStatus.FAILED, channel=channel.value, body=text, reason=str(exc)
+        return await _finish(
+            store, claimed, DeliveryStatus.FAILED, channel.value, provider=provider, reason=str(exc)
         )
-    return await store.finish_delivery(row.id, outcome)
+    outcome = DeliveryOutcome(
+        status=DeliveryStatus.SENT,
+        channel=channel.value,
+        provider=receipt.provider,
+        body=message.body,
+        provider_message_id=receipt.provider_message_id,
+        cost=receipt.cost,
+        sent_at=datetime.now(UTC),
+    )
+    return await _counted(store, row.id, outcome)
+
+
+async def _finish(
+    store: Store,
+    row: Delivery,
+    status: DeliveryStatus,
+    channel: str | None,
+    *,
+    reason: str,
+    provider: str | None = None,
+    body: str | None = None,
+) -> Delivery:
+    outcome = DeliveryOutcome(
+        status=status, channel=channel, provider=provider, body=body or row.body, reason=reason
+    )
+    return await _counted(store, row.id, outcome)
+
+
+async def _unknown(store: Store, row: Delivery, reason: str) -> Delivery:
+    """The provider may have it and nobody can tell: counted and shown, never sent again."""
+    metrics.UNKNOWN_OUTCOMES.labels(channel=row.channel or "", provider=row.provider or "").inc()
+    return await _finish(
+        store, row, DeliveryStatus.UNKNOWN, row.channel, provider=row.provider, reason=reason
+    )
+
+
+async def _counted(store: Store, delivery_id: int, outcome: DeliveryOutcome) -> Delivery:
+    finished = await store.finish_delivery(delivery_id, outcome)
+    metrics.count_outcome(finished)
+    return finished
+
+
+class AnswerActivities:
+    """AnswerWorkflow's activities: the answer's next attempt, and its end when none was taken."""
+
+    def __init__(self, store: Store, adapters: Mapping[Channel, ChannelAdapter] | None) -> None:
+        self.store, self.adapters = store, dict(adapters or {})
+
+    @activity.defn(name="send_answer")
+    async def send_answer(self, input: AnswerInput) -> DeliveryStatus:
+        """One more call for a waiting answer; Retry (the workflow's policy) while the provider
+        certainly did not take it."""
+        row = await self.store.get_delivery(input.delivery_id)
+        if row is None:
+            return DeliveryStatus.SKIPPED
+        if row.status == DeliveryStatus.SENDING:
+            # An earlier attempt was cut off during its call (its worker died): it may have gone.
+            return (await _unknown(self.store, row, "an attempt ended during its call; not resent")).status
+        if row.status != DeliveryStatus.PLANNED:
+            return row.status
+        message = OutgoingMessage(
+            idempotency_key=row.idempotency_key,
+            channel=input.channel,
+            recipient=input.recipient,
+            body=input.text,
+        )
+        try:
+            finished = await attempt(
+                self.store, row, self.adapters.get(input.channel), message, what="an answer"
+            )
+        except NotTaken as refused:
+            raise Retry(str(refused), refused.cause.retry_after) from refused
+        return finished.status
+
+    @activity.defn(name="give_up_answer")
+    async def give_up_answer(self, input: AnswerInput) -> DeliveryStatus:
+        """No attempt got the answer taken in time: a waiting row fails, one cut off mid-call is unknown."""
+        row = await self.store.get_delivery(input.delivery_id)
+        if row is None:
+            return DeliveryStatus.SKIPPED
+        if row.status == DeliveryStatus.SENDING:
+            return (
+                await _unknown(self.store, row, "the last attempt ended during its call; not resent")
+            ).status
+        if row.status != DeliveryStatus.PLANNED:
+            return row.status
+        reason = f"not taken by the provider in time: {row.reason or 'no answer'}"
+        return (
+            await _finish(
+                self.store,
+                row,
+                DeliveryStatus.FAILED,
+                input.channel.value,
+                provider=row.provider,
+                reason=reason,
+            )
+        ).status
+
+
+def answer_activities(store: Store, adapters: Mapping[Channel, ChannelAdapter] | None) -> list[Any]:
+    """What the worker registers for AnswerWorkflow."""
+    answers = AnswerActivities(store, adapters)
+    return [answers.send_answer, answers.give_up_answer]

@@ -41,6 +41,11 @@ PROVIDER_ERRORS = Counter(
     "Provider calls that did not deliver: unreachable recipient, unavailable provider, in doubt, timeout",
     ["channel", "provider", "error"],
 )
+UNKNOWN_OUTCOMES = Counter(
+    "nudgeflow_delivery_unknown_total",
+    "Messages a provider may have taken without our knowing, recorded unknown and not resent",
+    ["channel", "provider"],
+)
 TEMPLATE_ERRORS = Counter(
     "nudgeflow_template_errors_total",
     "Templates that failed at send time: a published version (the file default went instead) or the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from domain.chat import ChatSummary
-from domain.contacts import Channel
+from domain.contacts import Channel, Contact
 from domain.events import Appointment, Balance, DomainEvent, Invoice, Lesson, Notification
 from domain.planning import PlannedMessage, StepRecord
 from domain.recall import RecallSummary
@@ -27,6 +27,16 @@ class PlanInput(BaseModel):
     settings: TenantSettings | None = Field(default_factory=TenantSettings)
     done: dict[str, StepRecord] = Field(default_factory=dict)
     tenant: str = ""
+
+
+class AnswerInput(BaseModel):
+    """The engine's answer to a patient's reply, its row waiting `planned` (activities/direct.py)."""
+
+    tenant: str
+    delivery_id: int
+    channel: Channel
+    recipient: Contact
+    text: str
 
 
 class SendMessageInput(BaseModel):

@@ -23,14 +23,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
 from activities import bundles, metrics, release
 from activities.cadence import cadence_category, counting, hold_for_cadence
 from activities.context import render_context
+from activities.direct import Retry
 from activities.models import (
     LoadSettingsInput,
     SendBundleInput,
@@ -41,7 +40,7 @@ from activities.models import (
 from activities.pacing import Pacer
 from activities.whatsapp_templates import tell_staff_once, template_choice
 from channels import ChannelAdapter, OutboxAdapter, OutgoingMessage, ProviderUnavailable, RecipientUnreachable
-from channels.base import RECEIVER_DEDUPES, SendReceipt
+from channels.base import RECEIVER_DEDUPES, SendReceipt, provider_of
 from channels.sms import receives_replies
 from channels.telegram_links import LINK_PREFIX, OFFERED_ON, OFFERED_WITH
 from domain.calendar import build_ics
@@ -65,11 +64,6 @@ from store import Store
 from store.db import BeforeSending
 from store.templates import TemplateError, TemplateVersion
 
-UNKNOWN_OUTCOMES = Counter(
-    "nudgeflow_delivery_unknown_total",
-    "Messages a provider may have taken without our knowing, recorded unknown and not resent",
-    ["channel", "provider"],
-)
 # One provider call at most (an adapter makes up to two requests: a token then the send, a free
 # text then its template), each bounded by the channel timeout.
 DEFAULT_CALL_BUDGET = timedelta(seconds=22)
@@ -83,13 +77,6 @@ LONGEST_ATTEMPT = timedelta(minutes=2)
 # How soon a retry asks again while another attempt with the same text may still record its answer.
 ALIKE_RECHECK = timedelta(seconds=2)
 HEARTBEAT_EVERY = 2.0
-
-
-class Retry(ApplicationError):
-    """This attempt ends without an outcome; the activity's retry policy tries again."""
-
-    def __init__(self, message: str, retry_after: timedelta | None = None) -> None:
-        super().__init__(message, type="ProviderUnavailable", next_retry_delay=retry_after)
 
 
 def _result(row: Delivery) -> SendMessageResult:
@@ -144,11 +131,6 @@ class EarlierAttempt(Exception):
 def delivery_id(row: DeliveryDraft) -> int | None:
     """The row's id once it is written; None for a draft."""
     return row.id if isinstance(row, Delivery) else None
-
-
-def provider_of(adapter: ChannelAdapter, outgoing: OutgoingMessage) -> str:
-    chooser = getattr(adapter, "provider_for", None)
-    return str(chooser(outgoing)) if chooser is not None else adapter.provider
 
 
 class Attempt:
@@ -429,7 +411,7 @@ class NudgeActivities:
                 row, channel, row.provider, "outcome unknown; a repeat is harmless: sending again"
             )
             return None
-        UNKNOWN_OUTCOMES.labels(channel=channel.value, provider=row.provider or "").inc()
+        metrics.UNKNOWN_OUTCOMES.labels(channel=channel.value, provider=row.provider or "").inc()
         reason = (
             f"{row.provider} may have taken it without answering ({row.reason or 'no answer'}); not resent"
         )

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from temporalio import activity
 
+from activities.direct import Retry
 from activities.models import SendMessageInput
-from activities.send import Retry, idempotency_key
+from activities.send import idempotency_key
 from channels.base import ChannelAdapter, ProviderUnavailable, SendError
 from channels.webhook import WebhookAdapter
 from domain.contacts import Channel, Contact

@@ -19,9 +19,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.direct import send_text
+from activities.models import AnswerInput
 from api.auth import StoreDep, Tenant
 from api.channels import adapters
 from api.openapi import TENANT_PROBLEMS
@@ -37,6 +40,8 @@ from domain.routing import channel_order
 from i18n.formatting import format_datetime
 from store import EventStatus, InboundEventKey, Store
 from store.consent import InboundReply, Ledger
+from workflows.answer import AnswerWorkflow
+from workflows.answer import workflow_id as answer_workflow_id
 from workflows.inputs import AppointmentState
 from workflows.routes import route
 
@@ -341,7 +346,30 @@ async def say(
         return row
     recipient = await store.contact_for_sending(tenant, contact)
     adapter = (await adapters(request.app)).get(channel)
-    return await send_text(store, row, adapter, channel, recipient, text, what="the answer to a reply")
+
+    async def later(waiting: Delivery) -> bool:
+        """The provider did not take it now: AnswerWorkflow tries again for a few minutes."""
+        answer = AnswerInput(
+            tenant=tenant, delivery_id=waiting.id, channel=channel, recipient=recipient, text=text
+        )
+        try:
+            await request.app.state.temporal.start_workflow(
+                AnswerWorkflow.run,
+                answer,
+                id=answer_workflow_id(waiting.idempotency_key),
+                task_queue=request.app.state.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # a redelivered webhook: it is in hand already
+        except RPCError as exc:
+            log.warning("the answer to a reply cannot be tried again later: %s", exc.message)
+            return False
+        return True
+
+    return await send_text(
+        store, row, adapter, channel, recipient, text, what="the answer to a reply", later=later
+    )
 
 
 @router.get("/v1/contacts/{contact_id}/consents")

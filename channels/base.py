@@ -95,6 +95,12 @@ class ChannelAdapter(Protocol):
     async def send(self, message: OutgoingMessage) -> SendReceipt: ...
 
 
+def provider_of(adapter: ChannelAdapter, outgoing: OutgoingMessage) -> str:
+    """The provider this adapter would call for this message (a router adapter names its pick)."""
+    chooser = getattr(adapter, "provider_for", None)
+    return str(chooser(outgoing)) if chooser is not None else adapter.provider
+
+
 class Reconciler(Protocol):
     """A provider that can say whether it took a message, for a retry after an unknown outcome."""
 

@@ -86,7 +86,7 @@ def test_the_grafana_dashboard_reads_only_metrics_that_exist() -> None:
     registered = {sample.name for metric in REGISTRY.collect() for sample in metric.samples}
     # A labelled metric shows no sample until a label set is used: its family name counts too.
     families = {metric.name for metric in REGISTRY.collect()}
-    assert activities.metrics.DELIVERIES and activities.send.UNKNOWN_OUTCOMES
+    assert activities.metrics.DELIVERIES and activities.metrics.UNKNOWN_OUTCOMES
     assert api.events.EVENTS and api.relay.BACKLOG
     missing = sorted(
         name

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest_asyncio
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from activities.models import AnswerInput
 from api.app import create_app
 from config import Settings
 from domain.contacts import Channel, Contact
+from domain.deliveries import Delivery, DeliveryDraft, DeliveryStatus
 from domain.routing import channel_order
 from domain.settings import TenantSettings
 from tests.channels.clinic import clinic_with_fakes, local_day
@@ -22,6 +25,9 @@ from tests.channels.conftest import Fakes
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
 from tests.fakes import ADDRESSES, telegram, twilio, whatsapp
+from tests.workflows.harness import skip
+from workflows.answer import AnswerWorkflow
+from workflows.answer import workflow_id as answer_workflow_id
 
 URL = "http://nudgeflow/v1/inbound/twilio"
 _n = ADDRESSES  # shared by every module: the fakes live for the whole session
@@ -180,18 +186,45 @@ async def test_a_reply_after_a_cancellation_is_not_applied(desk: Desk, fakes: Fa
     assert any("отмен" in body for body in sms_to(fakes, number)[before:])
 
 
-async def yes_to_a_cancelled_visit(desk: Desk, fakes: Fakes, ref: str, gateway_answers: str) -> list[str]:
+async def yes_to_a_cancelled_visit(desk: Desk, fakes: Fakes, ref: str, *gateway_answers: str) -> list[str]:
     """A patient's "yes" after the visit was cancelled, answered by the engine ("it was cancelled")
-    through a Twilio that first answers `gateway_answers`: how Twilio answered each call for it."""
+    through a Twilio that first answers `gateway_answers`: how Twilio answered each call for it,
+    once the engine has stopped trying."""
     number = phone()
     await reminded(desk, ref, patient(id=f"{ref}-p", phone=number))
     await desk.clinic.post(
         "appointment.cancelled", {"appointment_id": ref, "cancelled_by": "clinic", "reason": ""}
     )
     before = len(sms_to(fakes, number))
-    fakes.twilio.plan(number, gateway_answers)
+    fakes.twilio.plan(number, *gateway_answers)
     assert (await text(desk, fakes, number, "да")).status_code == 200
+    row = await the_answer(desk, f"{ref}-p")
+    if row.status.value == "planned":  # not taken at once: tried again by its workflow, till it ends
+        await tried_to_the_end(desk, row)
     return [r["answer"] for r in fakes.twilio.requests if r["to"] == number][before:]
+
+
+async def tried_to_the_end(desk: Desk, row: Delivery) -> None:
+    """Minutes of the test server's time pass, half a minute at a time, till the answer's workflow ends."""
+    handle = desk.clinic.env.client.get_workflow_handle(answer_workflow_id(row.idempotency_key))
+    for _ in range(60):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return
+        await skip(desk.clinic.env, timedelta(seconds=30))
+    raise AssertionError("the answer's workflow still runs after 30 minutes")
+
+
+async def the_answer(desk: Desk, contact_id: str) -> Delivery:
+    [row] = [
+        d
+        for d in await desk.clinic.store.list_deliveries(desk.clinic.tenant, contact_id=contact_id)
+        if d.step.startswith("reply-")
+    ]
+    return row
+
+
+async def attempts_of(desk: Desk, row: Delivery) -> list[str]:
+    return [a.status.value for a in await desk.clinic.store.list_attempts(row.id)]
 
 
 async def test_an_answer_the_gateway_refused_for_now_goes_again_and_both_attempts_are_logged(
@@ -201,15 +234,34 @@ async def test_an_answer_the_gateway_refused_for_now_goes_again_and_both_attempt
     calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-r", "unavailable")
     # Then the answer went again and reached the patient once, and the log holds both attempts
     assert calls == ["unavailable", "ok"]
-    [row] = [
-        d
-        for d in await desk.clinic.store.list_deliveries(desk.clinic.tenant, contact_id="ans-r-p")
-        if d.step.startswith("reply-")
-    ]
+    row = await the_answer(desk, "ans-r-p")
     assert row.status.value == "sent"
-    attempts = await desk.clinic.store.list_attempts(row.id)
-    assert [a.status.value for a in attempts] == ["failed", "sent"]
-    assert "503" in (attempts[0].reason or "")
+    assert await attempts_of(desk, row) == ["failed", "sent"]
+    assert "503" in ((await desk.clinic.store.list_attempts(row.id))[0].reason or "")
+
+
+async def test_an_answer_through_a_gateway_down_for_minutes_reaches_the_patient_once_it_is_back(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given Twilio answers 503 to the webhook's own call and to the next four, minutes apart
+    calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-m", *["unavailable"] * 5)
+    # Then the answer waited and went when Twilio was back: once, every attempt logged
+    assert calls == ["unavailable"] * 5 + ["ok"]
+    row = await the_answer(desk, "ans-m-p")
+    assert row.status.value == "sent" and row.body and "отмен" in row.body
+    assert await attempts_of(desk, row) == ["failed"] * 5 + ["sent"]
+
+
+async def test_an_answer_no_attempt_got_through_ends_failed_and_goes_no_more(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given Twilio refuses every call for the answer for longer than an answer is worth sending
+    calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-f", *["unavailable"] * 30)
+    # Then it was tried on the webhook and ten times more, and is recorded failed with the reason
+    assert calls == ["unavailable"] * 11
+    row = await the_answer(desk, "ans-f-p")
+    assert row.status.value == "failed" and "503" in (row.reason or "")
+    assert await attempts_of(desk, row) == ["failed"] * 11 + ["failed"]
 
 
 async def test_an_answer_the_gateway_may_have_taken_is_not_sent_again(desk: Desk, fakes: Fakes) -> None:
@@ -217,6 +269,42 @@ async def test_an_answer_the_gateway_may_have_taken_is_not_sent_again(desk: Desk
     calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-h", "accept_hang")
     # Then it was not sent a second time: the patient may have it, a second copy would be a duplicate
     assert calls == ["accept_hang"]
+    # And the row says so: unknown, not failed and not sent
+    assert (await the_answer(desk, "ans-h-p")).status.value == "unknown"
+
+
+async def test_an_answer_whose_attempt_was_cut_off_during_its_call_is_not_sent_again(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given an answer's attempt claimed its row and its worker died during the call
+    number = phone()
+    contact = Contact(id="ans-k-p", phone=number)
+    draft = DeliveryDraft(
+        tenant=desk.clinic.tenant,
+        idempotency_key=f"reply:{desk.clinic.tenant}:ans-k-p:cut",
+        subject="contact:ans-k-p",
+        workflow_id=f"reply:{desk.clinic.tenant}:ans-k-p",
+        step="reply-cut",
+        contact_id="ans-k-p",
+        template="reply",
+        scheduled_for=datetime.now(UTC),
+    )
+    row, _ = await desk.clinic.store.begin_delivery(draft)
+    await desk.clinic.store.claim_sending(row.id, DeliveryStatus.PLANNED, "sms", "twilio", "Ответ")
+    # When its workflow tries again
+    answer = AnswerInput(
+        tenant=desk.clinic.tenant, delivery_id=row.id, channel=Channel.SMS, recipient=contact, text="Ответ"
+    )
+    status = await desk.clinic.env.client.execute_workflow(
+        AnswerWorkflow.run,
+        answer,
+        id=answer_workflow_id(row.idempotency_key),
+        task_queue=desk.clinic.task_queue,
+    )
+    # Then it is recorded unknown and Twilio was not called again
+    assert status == DeliveryStatus.UNKNOWN
+    assert (await desk.clinic.store.get_delivery(row.id)).status == DeliveryStatus.UNKNOWN  # type: ignore[union-attr]
+    assert sms_to(fakes, number) == []
 
 
 async def test_a_rating_by_sms_digit_lands_as_feedback(desk: Desk, fakes: Fakes) -> None:

@@ -20,17 +20,22 @@ import uuid
 from datetime import time, timedelta
 from pathlib import Path
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.models import AnswerInput
 from channels import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendReceipt
 from domain.bundles import Bundle
 from domain.contacts import Channel, Contact
+from domain.deliveries import DeliveryDraft
 from domain.events import EVENT_DATA, WaitlistJoined
 from domain.settings import TenantSettings
 from store import Store, Waitlist, migrate
 from tests.factories import appointment, balance, chat_message, event, invoice, lesson, patient
 from tests.workflows.harness import Clinic, running_clinic, skip
+from workflows.answer import AnswerWorkflow
+from workflows.answer import workflow_id as answer_workflow_id
 from workflows.inputs import DeliveryFailed
 from workflows.routes import route, signal_with_start
 
@@ -229,6 +234,38 @@ async def _slot_offer(clinic: Clinic) -> str:
     return "slot:r-11"
 
 
+async def _answer(clinic: Clinic, n: int, for_good: bool) -> str:
+    """The answer to a patient's reply that the provider refused twice, or every time (it fails)."""
+    phone = f"+7999000{n:04d}"
+    anna = Contact(id=f"r-{n}", phone=phone)
+    draft = DeliveryDraft(
+        tenant=clinic.tenant,
+        idempotency_key=f"reply:{clinic.tenant}:r-{n}:help",
+        subject=f"contact:r-{n}",
+        workflow_id=f"reply:{clinic.tenant}:r-{n}",
+        step="reply-help",
+        contact_id=f"r-{n}",
+        template="reply",
+        scheduled_for=await clinic.now(),
+    )
+    row, _ = await clinic.store.begin_delivery(draft)
+    SMS.down.add(phone)
+    answer = AnswerInput(
+        tenant=clinic.tenant, delivery_id=row.id, channel=Channel.SMS, recipient=anna, text="Help"
+    )
+    handle = await clinic.env.client.start_workflow(
+        AnswerWorkflow.run, answer, id=answer_workflow_id(row.idempotency_key), task_queue=clinic.task_queue
+    )
+    for tick in range(40):
+        await asyncio.sleep(1)  # an attempt fails
+        if tick == 2 and not for_good:
+            SMS.down.discard(phone)
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            break
+        await skip(clinic.env, timedelta(seconds=30))
+    return handle.id
+
+
 async def _chat_continued(clinic: Clinic) -> tuple[str, str]:
     clinic.history_limit = 40
     for n in range(1, 16):
@@ -283,6 +320,12 @@ async def main(version: str, only: list[str]) -> None:
                     continue
                 ref = await scenario(clinic)
                 await _save(env, clinic.workflow_id(ref), folder_out / f"{name}.json")
+            if not only or "answer" in only:
+                await _save(env, await _answer(clinic, 12, for_good=False), folder_out / "answer.json")
+            if not only or "answer-given-up" in only:
+                await _save(
+                    env, await _answer(clinic, 13, for_good=True), folder_out / "answer-given-up.json"
+                )
             if not only or "chat-continued" in only:
                 ref, first_run = await _chat_continued(clinic)
                 await _save(env, clinic.workflow_id(ref), folder_out / "chat-continued.json")
