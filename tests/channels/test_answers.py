@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AnswerInput
@@ -25,6 +25,7 @@ from tests.channels.conftest import Fakes
 from tests.channels.test_inbound import Desk
 from tests.factories import appointment, patient
 from tests.fakes import ADDRESSES, telegram, twilio, whatsapp
+from tests.ports import free_port
 from tests.workflows.harness import skip
 from workflows.answer import AnswerWorkflow
 from workflows.answer import workflow_id as answer_workflow_id
@@ -44,7 +45,7 @@ async def open_desk(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://nudgeflow") as api:
-                yield Desk(clinic, api)
+                yield Desk(clinic, api, app)
 
 
 @pytest_asyncio.fixture
@@ -262,6 +263,27 @@ async def test_an_answer_no_attempt_got_through_ends_failed_and_goes_no_more(
     row = await the_answer(desk, "ans-f-p")
     assert row.status.value == "failed" and "503" in (row.reason or "")
     assert await attempts_of(desk, row) == ["failed"] * 11 + ["failed"]
+
+
+async def test_an_answer_refused_while_temporal_is_away_is_recorded_failed_at_once(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given a patient texts STOP, Twilio refuses the answer for now, and Temporal is unreachable
+    number = phone()
+    await reminded(desk, "ans-t", patient(id="ans-t-p", phone=number))
+    fakes.twilio.plan(number, "unavailable")
+    assert desk.app is not None
+    temporal = desk.app.state.temporal
+    desk.app.state.temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    try:
+        answered = await text(desk, fakes, number, "STOP")
+    finally:
+        desk.app.state.temporal = temporal
+    # Then the webhook still answers, and the answer is recorded failed with Twilio's reason, not left waiting
+    assert answered.status_code == 200
+    row = await the_answer(desk, "ans-t-p")
+    assert row.status.value == "failed" and "503" in (row.reason or "")
+    assert [r["answer"] for r in fakes.twilio.requests if r["to"] == number][-1:] == ["unavailable"]
 
 
 async def test_an_answer_the_gateway_may_have_taken_is_not_sent_again(desk: Desk, fakes: Fakes) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -28,8 +29,8 @@ _n = ADDRESSES  # shared by every module: the fakes live for the whole session
 class Desk:
     """A clinic plus the API that providers call back."""
 
-    def __init__(self, clinic: Clinic, api: httpx.AsyncClient) -> None:
-        self.clinic, self.api = clinic, api
+    def __init__(self, clinic: Clinic, api: httpx.AsyncClient, app: FastAPI | None = None) -> None:
+        self.clinic, self.api, self.app = clinic, api, app
 
 
 @pytest_asyncio.fixture
