@@ -61,30 +61,30 @@ async def send_text(
     text: str,
     *,
     what: str,
-    later: Callable[[Delivery], Awaitable[bool]] | None = None,
+    later: Callable[[Delivery, timedelta], Awaitable[bool]] | None = None,
 ) -> Delivery:
     """Send `text` for `row` (just begun by the caller, `planned`) and record how it went.
 
-    `later`: when the provider certainly did not take it, hand the row over (True: it will be
-    tried again there, and the row stays `planned`) instead of one more call now."""
+    `later(row, wait)`: when the provider certainly did not take it, hand the row over to be tried
+    again after `wait` (the provider's Retry-After, else AGAIN_AFTER); True: it is in hand there and
+    the row stays `planned`. Without it, one more call now if the wait is short."""
     message = OutgoingMessage(
         idempotency_key=row.idempotency_key, channel=channel, recipient=recipient, body=text
     )
     try:
         return await attempt(store, row, adapter, message, what=what)
     except NotTaken as refused:
+        wait = refused.cause.retry_after or timedelta(seconds=AGAIN_AFTER)
         if later is not None:
-            if await later(refused.row):
+            if await later(refused.row, wait):
                 return refused.row
-        else:
-            pause = refused.cause.retry_after.total_seconds() if refused.cause.retry_after else AGAIN_AFTER
-            if pause <= AGAIN_AT_MOST:
-                log.warning("%s could not go on %s, once more: %s", what, channel.value, refused)
-                await asyncio.sleep(pause)
-                try:
-                    return await attempt(store, refused.row, adapter, message, what=what)
-                except NotTaken as again:
-                    refused = again
+        elif wait.total_seconds() <= AGAIN_AT_MOST:
+            log.warning("%s could not go on %s, once more: %s", what, channel.value, refused)
+            await asyncio.sleep(wait.total_seconds())
+            try:
+                return await attempt(store, refused.row, adapter, message, what=what)
+            except NotTaken as again:
+                refused = again
         failed = DeliveryStatus.FAILED
         return await _finish(store, refused.row, failed, channel.value, reason=str(refused), body=text)
 

@@ -37,6 +37,8 @@ class AnswerInput(BaseModel):
     channel: Channel
     recipient: Contact
     text: str
+    # Before the first attempt: the provider's Retry-After, else a moment.
+    wait_seconds: float = 0.0
 
 
 class SendMessageInput(BaseModel):

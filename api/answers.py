@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -52,6 +52,8 @@ VERSION = re.compile(r"-v(\d+)")
 # How long a webhook waits for Temporal to take an answer the provider refused for now (Twilio
 # gives the webhook 15 s in all).
 HANDOFF_BUDGET = 5.0
+# A provider that asks to wait longer than this before the answer's next attempt: it is failed now.
+LONGEST_WAIT = timedelta(minutes=5)
 
 # What the engine itself answers; short, so an SMS stays one segment.
 SAY: dict[str, dict[str, str]] = {
@@ -351,10 +353,17 @@ async def say(
     recipient = await store.contact_for_sending(tenant, contact)
     adapter = (await adapters(request.app)).get(channel)
 
-    async def later(waiting: Delivery) -> bool:
+    async def later(waiting: Delivery, wait: timedelta) -> bool:
         """The provider did not take it now: AnswerWorkflow tries again for a few minutes."""
+        if wait > LONGEST_WAIT:
+            return False  # an answer that long after the reply is no answer
         answer = AnswerInput(
-            tenant=tenant, delivery_id=waiting.id, channel=channel, recipient=recipient, text=text
+            tenant=tenant,
+            delivery_id=waiting.id,
+            channel=channel,
+            recipient=recipient,
+            text=text,
+            wait_seconds=wait.total_seconds(),
         )
         start = request.app.state.temporal.start_workflow(
             AnswerWorkflow.run,

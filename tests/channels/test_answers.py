@@ -241,6 +241,23 @@ async def test_an_answer_the_gateway_refused_for_now_goes_again_and_both_attempt
     assert "503" in ((await desk.clinic.store.list_attempts(row.id))[0].reason or "")
 
 
+async def test_an_answer_twilio_asks_to_send_later_goes_no_sooner_than_it_asked(
+    desk: Desk, fakes: Fakes
+) -> None:
+    # Given Twilio answers the answer's first call with 429 and Retry-After: 2
+    calls = await yes_to_a_cancelled_visit(desk, fakes, "ans-w", "too_many")
+    # Then it went once more, after the two seconds Twilio asked for (the workflow's timer)
+    assert calls == ["too_many", "ok"]
+    row = await the_answer(desk, "ans-w-p")
+    assert row.status.value == "sent"
+    handle = desk.clinic.env.client.get_workflow_handle(answer_workflow_id(row.idempotency_key))
+    events = (await handle.fetch_history()).events
+    timers = [
+        e.timer_started_event_attributes for e in events if e.HasField("timer_started_event_attributes")
+    ]
+    assert [t.start_to_fire_timeout.ToTimedelta() for t in timers] == [timedelta(seconds=2)]
+
+
 async def test_an_answer_through_a_gateway_down_for_minutes_reaches_the_patient_once_it_is_back(
     desk: Desk, fakes: Fakes
 ) -> None:

@@ -251,7 +251,12 @@ async def _answer(clinic: Clinic, n: int, for_good: bool) -> str:
     row, _ = await clinic.store.begin_delivery(draft)
     SMS.down.add(phone)
     answer = AnswerInput(
-        tenant=clinic.tenant, delivery_id=row.id, channel=Channel.SMS, recipient=anna, text="Help"
+        tenant=clinic.tenant,
+        delivery_id=row.id,
+        channel=Channel.SMS,
+        recipient=anna,
+        text="Help",
+        wait_seconds=1.0,
     )
     handle = await clinic.env.client.start_workflow(
         AnswerWorkflow.run, answer, id=answer_workflow_id(row.idempotency_key), task_queue=clinic.task_queue
