@@ -3,10 +3,10 @@ once (`answer:{the answer's idempotency key}`).
 
 The API answers a reply inline (api/answers.py). When the provider certainly did not take it (a 503,
 no connection), the row waits `planned` and the API starts this workflow, which waits what the
-provider asked (Retry-After, else a second), then tries again on a backoff for about eight minutes
-(ANSWER_RETRY): later than that it is no longer an answer. Each
-attempt claims the row first, so one cut off during its call is recorded `unknown`, never repeated;
-when no attempt was taken the row ends `failed` with the provider's last reason.
+provider asked (Retry-After, else half a second), then tries again on a backoff for about eight
+minutes (ANSWER_RETRY): later than that it is no longer an answer. Each attempt claims the row
+first, so one cut off during its call is recorded `unknown`, never repeated; when no attempt was
+taken the row ends `failed` with the provider's last reason.
 """
 
 from __future__ import annotations
