@@ -178,18 +178,25 @@ class AnswerActivities:
     def __init__(self, store: Store, adapters: Mapping[Channel, ChannelAdapter] | None) -> None:
         self.store, self.adapters = store, dict(adapters or {})
 
-    @activity.defn(name="send_answer")
-    async def send_answer(self, input: AnswerInput) -> DeliveryStatus:
-        """One more call for a waiting answer; Retry (the workflow's policy) while the provider
-        certainly did not take it."""
+    async def _waiting(self, input: AnswerInput) -> Delivery | DeliveryStatus:
+        """The answer's row if it waits `planned`; else how it stands. One left `sending` was cut off
+        during its call (its worker died): it may have gone, so it is recorded unknown now."""
         row = await self.store.get_delivery(input.delivery_id)
         if row is None:
             return DeliveryStatus.SKIPPED
         if row.status == DeliveryStatus.SENDING:
-            # An earlier attempt was cut off during its call (its worker died): it may have gone.
             return (await _unknown(self.store, row, "an attempt ended during its call; not resent")).status
         if row.status != DeliveryStatus.PLANNED:
             return row.status
+        return row
+
+    @activity.defn(name="send_answer")
+    async def send_answer(self, input: AnswerInput) -> DeliveryStatus:
+        """One more call for a waiting answer; Retry (the workflow's policy) while the provider
+        certainly did not take it."""
+        row = await self._waiting(input)
+        if not isinstance(row, Delivery):
+            return row
         message = OutgoingMessage(
             idempotency_key=row.idempotency_key,
             channel=input.channel,
@@ -207,26 +214,15 @@ class AnswerActivities:
     @activity.defn(name="give_up_answer")
     async def give_up_answer(self, input: AnswerInput) -> DeliveryStatus:
         """No attempt got the answer taken in time: a waiting row fails, one cut off mid-call is unknown."""
-        row = await self.store.get_delivery(input.delivery_id)
-        if row is None:
-            return DeliveryStatus.SKIPPED
-        if row.status == DeliveryStatus.SENDING:
-            return (
-                await _unknown(self.store, row, "the last attempt ended during its call; not resent")
-            ).status
-        if row.status != DeliveryStatus.PLANNED:
-            return row.status
+        row = await self._waiting(input)
+        if not isinstance(row, Delivery):
+            return row
         reason = f"not taken by the provider in time: {row.reason or 'no answer'}"
-        return (
-            await _finish(
-                self.store,
-                row,
-                DeliveryStatus.FAILED,
-                input.channel.value,
-                provider=row.provider,
-                reason=reason,
-            )
-        ).status
+        failed = DeliveryStatus.FAILED
+        finished = await _finish(
+            self.store, row, failed, input.channel.value, provider=row.provider, reason=reason
+        )
+        return finished.status
 
 
 def answer_activities(store: Store, adapters: Mapping[Channel, ChannelAdapter] | None) -> list[Any]:

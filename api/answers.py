@@ -332,22 +332,25 @@ async def answer(
     return event_type
 
 
+def answer_draft(tenant: str, contact_id: str, key: str, at: datetime) -> DeliveryDraft:
+    """The delivery row of the engine's answer `key` to a contact (one per reply it answers)."""
+    return DeliveryDraft(
+        tenant=tenant,
+        idempotency_key=f"reply:{tenant}:{contact_id}:{key}",
+        subject=f"contact:{contact_id}",
+        workflow_id=f"reply:{tenant}:{contact_id}",
+        step=f"reply-{key}",
+        contact_id=contact_id,
+        template="reply",
+        scheduled_for=at,
+    )
+
+
 async def say(
     request: Request, store: Store, tenant: str, contact: Contact, channel: Channel, text: str, key: str
 ) -> Delivery | None:
     """Send the engine's own answer on the channel the reply came in, recorded in the delivery log."""
-    now = datetime.now(UTC)
-    draft = DeliveryDraft(
-        tenant=tenant,
-        idempotency_key=f"reply:{tenant}:{contact.id}:{key}",
-        subject=f"contact:{contact.id}",
-        workflow_id=f"reply:{tenant}:{contact.id}",
-        step=f"reply-{key}",
-        contact_id=contact.id,
-        template="reply",
-        scheduled_for=now,
-    )
-    row, created = await store.begin_delivery(draft)
+    row, created = await store.begin_delivery(answer_draft(tenant, contact.id, key, datetime.now(UTC)))
     if not created:
         return row
     recipient = await store.contact_for_sending(tenant, contact)

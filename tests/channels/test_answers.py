@@ -14,10 +14,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AnswerInput
+from api.answers import answer_draft
 from api.app import create_app
 from config import Settings
 from domain.contacts import Channel, Contact
-from domain.deliveries import Delivery, DeliveryDraft, DeliveryStatus
+from domain.deliveries import Delivery, DeliveryStatus
 from domain.routing import channel_order
 from domain.settings import TenantSettings
 from tests.channels.clinic import clinic_with_fakes, local_day
@@ -318,16 +319,7 @@ async def test_an_answer_whose_attempt_was_cut_off_during_its_call_is_not_sent_a
     # Given an answer's attempt claimed its row and its worker died during the call
     number = phone()
     contact = Contact(id="ans-k-p", phone=number)
-    draft = DeliveryDraft(
-        tenant=desk.clinic.tenant,
-        idempotency_key=f"reply:{desk.clinic.tenant}:ans-k-p:cut",
-        subject="contact:ans-k-p",
-        workflow_id=f"reply:{desk.clinic.tenant}:ans-k-p",
-        step="reply-cut",
-        contact_id="ans-k-p",
-        template="reply",
-        scheduled_for=datetime.now(UTC),
-    )
+    draft = answer_draft(desk.clinic.tenant, "ans-k-p", "cut", datetime.now(UTC))
     row, _ = await desk.clinic.store.begin_delivery(draft)
     await desk.clinic.store.claim_sending(row.id, DeliveryStatus.PLANNED, "sms", "twilio", "Ответ")
     # When its workflow tries again

@@ -25,10 +25,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AnswerInput
+from api.answers import answer_draft
 from channels import OutgoingMessage, ProviderUnavailable, RecipientUnreachable, SendReceipt
 from domain.bundles import Bundle
 from domain.contacts import Channel, Contact
-from domain.deliveries import DeliveryDraft
 from domain.events import EVENT_DATA, WaitlistJoined
 from domain.settings import TenantSettings
 from store import Store, Waitlist, migrate
@@ -238,16 +238,7 @@ async def _answer(clinic: Clinic, n: int, for_good: bool) -> str:
     """The answer to a patient's reply that the provider refused twice, or every time (it fails)."""
     phone = f"+7999000{n:04d}"
     anna = Contact(id=f"r-{n}", phone=phone)
-    draft = DeliveryDraft(
-        tenant=clinic.tenant,
-        idempotency_key=f"reply:{clinic.tenant}:r-{n}:help",
-        subject=f"contact:r-{n}",
-        workflow_id=f"reply:{clinic.tenant}:r-{n}",
-        step="reply-help",
-        contact_id=f"r-{n}",
-        template="reply",
-        scheduled_for=await clinic.now(),
-    )
+    draft = answer_draft(clinic.tenant, f"r-{n}", "help", await clinic.now())
     row, _ = await clinic.store.begin_delivery(draft)
     SMS.down.add(phone)
     answer = AnswerInput(
