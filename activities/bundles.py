@@ -7,6 +7,7 @@ is recorded, routed, retried and reconciled like any other message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,28 +53,26 @@ async def hold(sender: NudgeActivities, row: Delivery, input: SendMessageInput) 
     await sender.store.move_delivery(
         row.id, DeliveryOutcome(status=DeliveryStatus.PLANNED, reason=reason), [DeliveryStatus.PLANNED]
     )
-    start = BundleInput(
-        tenant=input.tenant,
-        key=bundle.key,
-        kind=bundle.kind,
-        window_seconds=int(bundle.window.total_seconds()),
+    start = functools.partial(
+        temporal.start_workflow,
+        BundleWorkflow.run,
+        BundleInput(
+            tenant=input.tenant,
+            key=bundle.key,
+            kind=bundle.kind,
+            window_seconds=int(bundle.window.total_seconds()),
+        ),
+        id=bundle.workflow_id(input.tenant),
+        task_queue=activity.info().task_queue,
+        start_signal="arrived",
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
-    for tries_left in (1, 0):
-        try:
-            await temporal.start_workflow(
-                BundleWorkflow.run,
-                start,
-                id=bundle.workflow_id(input.tenant),
-                task_queue=activity.info().task_queue,
-                start_signal="arrived",
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            )
-            break
-        except WorkflowAlreadyStartedError:
-            # Two held messages woke the bundle at the same moment and the server started it for the
-            # other (Java's test server answers so; signal-with-start again signals the one running).
-            if not tries_left:
-                raise
+    try:
+        await start()
+    except WorkflowAlreadyStartedError:
+        # Two held messages woke the bundle at the same moment and the server started it for the
+        # other (Java's test server answers so): signal-with-start again signals the one running.
+        await start()
     return SendMessageResult(delivery_id=row.id, status=HELD, reason=reason)
 
 

@@ -65,6 +65,10 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+HEALTH_TIMEOUT = timedelta(seconds=10)
+log = logging.getLogger("tests")
+
+
 class TimeServer:
     """The process's time-skipping server, started anew when it stops answering.
 
@@ -96,10 +100,6 @@ class TimeServer:
         if env is not None:
             with contextlib.suppress(Exception):
                 await env.shutdown()
-
-
-HEALTH_TIMEOUT = timedelta(seconds=10)
-log = logging.getLogger("tests")
 
 
 @pytest_asyncio.fixture(scope="session")
