@@ -23,8 +23,10 @@ from tests.fakes.twilio import FakeTwilio
 from tests.fakes.webpush import FakePushService
 from tests.fakes.whatsapp import FakeWhatsApp
 
-# An adapter gives up on a hung provider after this long; fakes hang longer.
-TIMEOUT = 0.5
+# An adapter gives up on a hung provider after this long; fakes hang twice as long. The fakes answer
+# from a thread of the test's own process: at 0.5 s, a Telegram call that the fake answered at once
+# timed out in a full parallel run on 2 vCPU (2026-12-04, fresh clone of ccd30f0).
+TIMEOUT = 1.0
 HANG = 2.0
 VAPID = Vapid()
 VAPID.generate_keys()
